@@ -64,9 +64,9 @@ def sync():
     "Regenerate the library and README from the notebooks and clean the notebooks; return what changed."
     watched = ['kaggle_kit', 'README.md', 'nbs']
     before = snapshot(watched)
+    sh(BIN/'nbdev-clean')   # first: it gives cells without an id one, and exported modules cite cell ids
     sh(BIN/'nbdev-export')
     render_readme()
-    sh(BIN/'nbdev-clean')
     return changed(before, snapshot(watched))
 
 def test():
