@@ -14,7 +14,7 @@ from PIL import Image
 # %% auto #0
 __all__ = ['NEW_WHALE', 'make_whales']
 
-# %% ../nbs/09_datasets.ipynb #c03782ab
+# %% ../nbs/09_datasets.ipynb #d8f7b9f5
 NEW_WHALE = 'new_whale'
 
 def _names(rng, n):
@@ -25,15 +25,15 @@ def _names(rng, n):
 
 def _render(digit, rng, size):
     "One 8x8 digit as a `size`x`size` RGB image with random scale, position and tint."
-    box = int(round(size * rng.uniform(0.62, 0.85)))
+    box = int(round(size * rng.uniform(0.7, 0.8)))
     img = Image.fromarray((digit * (255/16)).astype(np.uint8)).resize((box, box), Image.BILINEAR)
-    x, y = rng.integers(0, size - box + 1, 2)
+    x, y = np.clip((size - box)//2 + rng.integers(-3, 4, 2), 0, size - box)   # a few pixels off centre
     canvas = np.zeros((size, size), np.float32)
     canvas[y:y+box, x:x+box] = np.asarray(img, np.float32)
     tint = rng.uniform(0.75, 1.0, 3).astype(np.float32)
     return Image.fromarray(np.clip(canvas[..., None] * tint, 0, 255).astype(np.uint8), 'RGB')
 
-# %% ../nbs/09_datasets.ipynb #2374245c
+# %% ../nbs/09_datasets.ipynb #6fa310de
 def make_whales(path:str|Path, # folder to write (created; reused when already built with the same settings)
                 seed:int=42, # seed for names, jitter and the train/test split
                 size:int=48, # side of the square PNG images
@@ -45,7 +45,7 @@ def make_whales(path:str|Path, # folder to write (created; reused when already b
     from sklearn.model_selection import train_test_split
     if not 1 <= n_known <= 9: raise ValueError(f"n_known must be between 1 and 9, got {n_known}")
     path = Path(path)
-    meta = dict(seed=seed, size=size, n_known=n_known, test_frac=test_frac, version=1)
+    meta = dict(seed=seed, size=size, n_known=n_known, test_frac=test_frac, version=2)
     if (path/'dataset.json').exists() and json.loads((path/'dataset.json').read_text()) == meta: return path
     digits = load_digits()
     rng = np.random.default_rng(seed)

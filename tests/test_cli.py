@@ -1,24 +1,54 @@
-"The `kaggle-kit` console script as a user runs it: a real process, real fastai training on the embedded data."
+"The `kaggle-kit` console script as a user runs it: real processes, real fastai training on the embedded data."
+import json
 import torch, pytest
 from conftest import run_cli
 
-def weights(path): return torch.load(path, weights_only=True)
+FAST = ('--folds', 2, '--epochs', 2, '--size', 16, '--every', 0.02, '--quiet')
 
+def weights(path): return torch.load(path, weights_only=True)
 def same(a, b): return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 def test_help():
     r = run_cli('demo', '--help')
-    assert '--budget' in r.stdout and '--workers' in r.stdout
+    assert '--budget' in r.stdout and '--workers' in r.stdout and 'resiz' in r.stdout
     r = run_cli('nonsense', check=False)
     assert r.returncode == 2 and 'usage: kaggle-kit' in r.stdout
 
+@pytest.fixture(scope='module')
+def reference(tmp_path_factory):
+    "An uninterrupted demo run with workers=0."
+    out = tmp_path_factory.mktemp('ref')
+    r = run_cli('demo', '--out', out, *FAST, '--workers', 0)
+    return out, r.stdout
+
+def test_demo_summary_and_files(reference):
+    out, log = reference
+    for s in ('MAP@5 without thresholding', 'MAP@5 with thresholding', 'new_whale threshold', 'known-individual accuracy'):
+        assert s in log, log[-2000:]
+    assert json.loads((out/'status.json').read_text())['state'] == 'done'
+    for k in (0, 1): assert (out/f'fold_{k}'/'model.pth').exists() and (out/f'fold_{k}'/'done.json').exists()
+    assert (out/'submission.csv').read_text().startswith('Image,Id\n')
+
 @pytest.mark.parametrize('workers', [0, 2])
-def test_demo_is_bit_identical_for_a_seed(tmp_path, workers):
-    args = ('--epochs', 1, '--workers', workers, '--seed', 7, '--quiet')
-    r = run_cli('demo', '--out', tmp_path/'a', *args)
-    assert 'accuracy on known individuals' in r.stdout
-    run_cli('demo', '--out', tmp_path/'b', *args)
-    a, b = weights(tmp_path/'a'/'fold_0'/'model.pth'), weights(tmp_path/'b'/'fold_0'/'model.pth')
-    assert same(a, b)
-    run_cli('demo', '--out', tmp_path/'c', '--epochs', 1, '--workers', workers, '--seed', 8, '--quiet')
-    assert not same(a, weights(tmp_path/'c'/'fold_0'/'model.pth'))  # the seed matters: the check above can fail
+def test_demo_is_bit_identical_for_a_seed(tmp_path, reference, workers):
+    run_cli('demo', '--out', tmp_path/'a', *FAST, '--workers', workers)
+    ref = reference[0]
+    if workers: run_cli('demo', '--out', tmp_path/'b', *FAST, '--workers', workers); ref = tmp_path/'b'
+    for k in (0, 1): assert same(weights(tmp_path/'a'/f'fold_{k}'/'model.pth'), weights(ref/f'fold_{k}'/'model.pth'))
+    assert (tmp_path/'a'/'submission.csv').read_bytes() == (ref/'submission.csv').read_bytes()
+
+def test_another_seed_gives_other_weights(tmp_path, reference):
+    run_cli('demo', '--out', tmp_path, *FAST, '--workers', 0, '--seed', 43, '--folds', 1)
+    assert not same(weights(tmp_path/'fold_0'/'model.pth'), weights(reference[0]/'fold_0'/'model.pth'))
+
+def test_budget_stop_then_same_command_resumes_to_the_same_submission(tmp_path, reference):
+    runs = []
+    for i in range(12):
+        r = run_cli('demo', '--out', tmp_path, *FAST, '--workers', 0, '--budget', 0.25)
+        st = json.loads((tmp_path/'status.json').read_text())
+        runs.append(st['state'])
+        if st['state'] == 'done': break
+        assert 'Run the same cell or command again' in r.stdout and 'Traceback' not in r.stderr, r.stdout[-2000:]
+    print('states of the runs:', runs)
+    assert runs[-1] == 'done' and 'stopped' in runs, runs
+    assert (tmp_path/'submission.csv').read_bytes() == (reference[0]/'submission.csv').read_bytes()

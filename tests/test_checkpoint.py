@@ -1,0 +1,169 @@
+"""Kill-and-resume tests: real training processes are SIGKILLed at random moments (and while a checkpoint is being
+written), resumed, and their final weights compared bit for bit with an uninterrupted run."""
+import os, sys, json, time, random, signal, resource, subprocess, shutil
+from pathlib import Path
+import pytest, torch
+from kaggle_kit.datasets import make_whales
+
+HERE = Path(__file__).resolve().parent
+SCRIPT = HERE/'train_resumable.py'
+SEED = int(os.environ.get('KK_KILL_SEED', 20261122))
+KILLS = int(os.environ.get('KK_KILLS', 5))     # random kill points per worker setting (10 per suite run)
+
+@pytest.fixture(scope='module')
+def data(tmp_path_factory): return make_whales(tmp_path_factory.mktemp('data')/'whales')
+
+@pytest.fixture(scope='module')
+def refs(tmp_path_factory): return tmp_path_factory.mktemp('refs')
+
+def start(out, data, *args, **kw):
+    return subprocess.Popen([sys.executable, str(SCRIPT), str(out), str(data), *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+def run(out, data, *args, ok=True, **kw):
+    p = start(out, data, *args, **kw)
+    log, _ = p.communicate(timeout=900)
+    if ok: assert p.returncode == 0, log[-4000:]
+    return p.returncode, log
+
+def weights(out): return torch.load(Path(out)/'final.pth', weights_only=True)
+def same(a, b): return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+_refs = {}
+def reference(data, tmp_root, workers, method='one_cycle'):
+    "Final weights of an uninterrupted run without any checkpoint callback, and how long its training takes."
+    key = (workers, method)
+    if key not in _refs:
+        out = tmp_root/f'ref-{workers}-{method}'
+        run(out, data, '--workers', workers, '--no-ckpt', '--method', method)
+        timed = tmp_root/f'timed-{workers}-{method}'          # training time: first checkpoint to the end
+        p = start(timed, data, '--workers', workers, '--method', method)
+        while p.poll() is None and not ckpts(timed): time.sleep(0.01)
+        t0 = time.time(); p.communicate(timeout=900)
+        _refs[key] = weights(out), time.time() - t0
+    return _refs[key]
+
+def ckpts(out): return sorted(Path(out).glob('ckpt-*.pth'))
+
+def pos(f): return tuple(int(x) for x in Path(f).stem.split('-')[1:4])
+def newest(out): return max((pos(f) for f in ckpts(out)), default=None)
+
+def kill_at(p, out, target=None, extra=0., mid_write=False, timeout=300):
+    """SIGKILL `p` `extra` s after it saved a checkpoint at or past `target` (fit, epoch, batch), or the moment it is
+    writing a checkpoint file (`mid_write`). Returns what happened."""
+    t0, first = time.time(), newest(out)
+    while p.poll() is None and time.time() - t0 < timeout:
+        if mid_write and list(Path(out).glob('.ckpt-*.tmp')):
+            p.send_signal(signal.SIGKILL); p.communicate(); return 'killed while writing a checkpoint'
+        cur = newest(out)
+        if not mid_write and cur is not None and cur != first and cur >= target:
+            time.sleep(extra)
+            if p.poll() is None: p.send_signal(signal.SIGKILL)
+            p.communicate(); return f'killed {extra*1000:.0f} ms after checkpoint {cur}'
+        time.sleep(0.0005 if mid_write else 0.002)
+    if p.poll() is None: p.send_signal(signal.SIGKILL)
+    log, _ = p.communicate()
+    if p.returncode: raise AssertionError(f'the training process failed (exit {p.returncode}):\n{log[-3000:]}')
+    return 'finished before the kill'
+
+def kill_points(rng, n, epochs, n_iter):
+    "`n` random (fit, epoch, batch) positions in increasing order, leaving a few batches to train after the last."
+    g = sorted(rng.sample(range(1, epochs*n_iter - 3), n))
+    return [(0, i // n_iter, i % n_iter + 1) for i in g]
+
+def n_iter(refs, workers=0, method='one_cycle'): return max(pos(f)[2] for f in ckpts(refs/f'timed-{workers}-{method}'))
+
+@pytest.mark.parametrize('workers', [0, 2])
+def test_sigkill_at_random_moments_then_resume_is_bit_identical(data, refs, tmp_path, workers):
+    ref, dur = reference(data, refs, workers)
+    assert same(weights(refs/f'timed-{workers}-one_cycle'), ref), "TimedCheckpoint alone changed the training"
+    rng = random.Random(SEED + workers)
+    out, report = tmp_path/'killed', []
+    report.append(kill_at(start(out, data, '--workers', workers), out, mid_write=True))
+    for target in kill_points(rng, KILLS, 2, n_iter(refs, workers)):
+        report.append(f'target {target}: ' + kill_at(start(out, data, '--workers', workers), out, target, rng.uniform(0, 0.1)))
+    print(f'\nworkers={workers}, KK_KILL_SEED={SEED}:', *report, sep='\n  ')
+    assert sum(r.startswith('target') and 'killed' in r for r in report) == KILLS, report
+    rc, log = run(out, data, '--workers', workers)
+    assert 'Resuming from' in log
+    assert same(weights(out), ref)
+
+@pytest.mark.parametrize('method', ['flat_cos', 'fine_tune'])
+def test_kill_resume_other_schedules(data, refs, tmp_path, method):
+    ref, dur = reference(data, refs, 0, method)
+    out, rng = tmp_path/'killed', random.Random(SEED)
+    fits = 2 if method == 'fine_tune' else 1
+    for target in [(0, 0, rng.randrange(1, 20)), (fits - 1, 1, rng.randrange(1, 15))]:
+        print(kill_at(start(out, data, '--method', method), out, target, rng.uniform(0, 0.1)))
+    rc, log = run(out, data, '--method', method)
+    assert 'Resuming from' in log or 'already finished' in log
+    assert same(weights(out), ref)
+
+def test_budget_stop_then_same_command_continues(data, refs, tmp_path):
+    ref, dur = reference(data, refs, 0)
+    out = tmp_path/'budget'
+    rc, log = run(out, data, '--budget-s', round(max(2., 0.5*dur), 2))
+    assert 'Stopped for the session limit' in log and 'Run the same cell or command again' in log, log[-3000:]
+    assert 'Traceback' not in log
+    st = json.loads((out/'status.json').read_text())
+    assert st['state'] == 'stopped' and st['reason'] == 'for the session limit'
+    assert not (out/'final.pth').exists()
+    rc, log = run(out, data)
+    assert 'Resuming from' in log
+    assert json.loads((out/'status.json').read_text())['state'] == 'done'
+    assert same(weights(out), ref)
+
+def test_truncated_newest_checkpoint_falls_back_to_previous(data, refs, tmp_path):
+    ref, dur = reference(data, refs, 0)
+    out = tmp_path/'trunc'
+    kill_at(start(out, data), out, (0, 1, 5))
+    fs = ckpts(out); assert len(fs) >= 2, fs   # keep=2, plus at most one written but not yet pruned at the kill
+    fs[-1].write_bytes(fs[-1].read_bytes()[:1000])
+    rc, log = run(out, data)
+    assert 'Skipping a bad checkpoint' in log and fs[-1].name in log and f'Resuming from {fs[-2]}' in log, log[-3000:]
+    assert same(weights(out), ref)
+
+def test_mismatched_configuration_is_refused(data, refs, tmp_path):
+    out = tmp_path/'mismatch'
+    kill_at(start(out, data), out, (0, 0, 3))
+    before = {f.name: f.read_bytes() for f in ckpts(out)}
+    rc, log = run(out, data, '--epochs', 3, ok=False)
+    assert rc != 0 and 'is from another configuration' in log and 'n_epoch: checkpoint has 2, now 3' in log, log[-3000:]
+    assert {f.name: f.read_bytes() for f in ckpts(out)} == before   # nothing saved was lost
+
+def _disk_full():
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+def test_failing_saves_keep_the_previous_checkpoint(data, refs, tmp_path):
+    ref, dur = reference(data, refs, 0)
+    out = tmp_path/'full'
+    kill_at(start(out, data), out, (0, 0, 10))
+    before = {f.name: f.read_bytes() for f in ckpts(out)}
+    assert before
+    rc, log = run(out, data, ok=False, preexec_fn=_disk_full)   # every write fails: 'File too large', like a full disk
+    assert 'Could not write checkpoint' in log and 'is intact; training goes on' in log, log[-3000:]
+    assert {f.name: f.read_bytes() for f in ckpts(out)} == before
+    run(out, data)                                               # space again: resume from the intact checkpoint
+    assert same(weights(out), ref)
+
+def test_resume_from_a_read_only_copy(data, refs, tmp_path):
+    "Kaggle: the previous version's output is attached read-only under /kaggle/input; the run continues from it."
+    ref, dur = reference(data, refs, 0)
+    first = tmp_path/'v1'
+    kill_at(start(first, data), first, (0, 1, 2))
+    ro = tmp_path/'input'
+    ro.mkdir()
+    if subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', str(ro)], capture_output=True).returncode:
+        pytest.skip('cannot mount a read-only folder here')
+    try:
+        shutil.copytree(first, ro/'v1')
+        subprocess.run(['mount', '-o', 'remount,ro', str(ro)], check=True)
+        with pytest.raises(OSError): (ro/'v1'/'x').write_bytes(b'')
+        env = {**os.environ, 'KAGGLE_KIT_TEST_SEARCH': str(ro/'v1')}
+        second = tmp_path/'v2'
+        rc, log = run(second, data, env=env)
+        assert f'Resuming from {ro}/v1/ckpt-' in log, log[-3000:]
+        assert same(weights(second), ref)
+        assert ckpts(ro/'v1') == sorted((ro/'v1').glob('ckpt-*.pth'))
+    finally: subprocess.run(['umount', str(ro)])

@@ -1,0 +1,46 @@
+"""A small resumable training run on the embedded data, for the process-level tests in test_checkpoint.py.
+
+    python tests/train_resumable.py OUT DATA [--workers W] [--epochs N] [--every MIN] [--no-ckpt] [--budget-s S] [--method M]
+
+Writes OUT/final.pth (the final state dict) when training ends; exits 0 after a budget stop too, printing the message.
+"""
+import sys, os
+from pathlib import Path
+import numpy as np, pandas as pd, torch
+from fastcore.script import call_parse
+from fastai.vision.all import vision_learner, Normalize, imagenet_stats, accuracy
+from kaggle_kit.env import seed_everything, SessionClock
+from kaggle_kit.data import get_dls, SeededDLCallback, CrossEntropyLossKnown
+from kaggle_kit.checkpoint import TimedCheckpoint, SessionLimitReached
+
+@call_parse
+def main(out:str, # run folder
+         data:str, # embedded data folder (make_whales)
+         workers:int=0, # DataLoader workers
+         epochs:int=2, # epochs
+         every:float=0., # minutes between checkpoints
+         no_ckpt:bool=False, # train without TimedCheckpoint
+         budget_s:float=None, # session budget in seconds, counted from now
+         method:str='one_cycle', # one_cycle, flat_cos or fine_tune
+        ):
+    seed_everything(0)
+    torch.set_num_threads(1)
+    data = Path(data)
+    df = pd.read_csv(data/'train.csv')
+    df['fold'] = np.arange(len(df)) % 5
+    dls = get_dls(df, data/'train', fold=0, size=24, bs=32, num_workers=workers, seed=0, drop_classes=['new_whale'],
+                  batch_tfms=[Normalize.from_stats(*imagenet_stats)], device='cpu')
+    learn = vision_learner(dls, 'test_resnet', pretrained=False, loss_func=CrossEntropyLossKnown(),
+                           cbs=SeededDLCallback())
+    clock = SessionClock(limit_h=budget_s/3600, start=__import__('time').time()) if budget_s else None
+    search = [os.environ['KAGGLE_KIT_TEST_SEARCH']] if os.environ.get('KAGGLE_KIT_TEST_SEARCH') else []
+    cbs = [] if no_ckpt else [TimedCheckpoint(out, every=every, keep=2, clock=clock, margin=0, search=search)]
+    try:
+        if method == 'one_cycle': learn.fit_one_cycle(epochs, 5e-3, cbs=cbs)
+        elif method == 'flat_cos': learn.fit_flat_cos(epochs, 5e-3, cbs=cbs)
+        elif method == 'fine_tune': learn.fine_tune(epochs, 5e-3, freeze_epochs=1, cbs=cbs)
+    except SessionLimitReached as e:
+        print(e); return
+    Path(out).mkdir(parents=True, exist_ok=True)
+    torch.save(learn.model.state_dict(), Path(out)/'final.pth')
+    print('FINISHED')
