@@ -346,7 +346,7 @@ class TimedCheckpoint(Callback):
         self.wait(); self._report_error()
         self._status('done')
 
-# %% ../nbs/06_checkpoint.ipynb #9f85040f
+# %% ../nbs/06_checkpoint.ipynb #b38ada39
 from fastcore.basics import patch
 
 @patch
@@ -358,7 +358,6 @@ def _save(self:TimedCheckpoint, epoch_end=False, complete=False):
           'pct_train': float(self.pct_train), 'train_iter': int(self.train_iter), 'fp': self.fp,
           'rng': _plain(rng_states()), 'learn': learner_state(self.learn), 'wandb': _wandb_id(), 'time': time.time()}
     f = self.dir/f'ckpt-{self.fit_idx:02d}-{e:04d}-{k:06d}.pth'
-    t_snap = time.time() - t0
     def write():
         try:
             save_checkpoint(st, f); self.saved = f; self._prune()

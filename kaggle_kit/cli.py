@@ -25,7 +25,7 @@ from .datasets import make_whales, NEW_WHALE
 # %% auto #0
 __all__ = ['demo', 'main']
 
-# %% ../nbs/10_cli.ipynb #6620bb3f
+# %% ../nbs/10_cli.ipynb #129660c1
 def demo(out:str='demo_out', # run folder: data, folds, checkpoints, predictions, submission
          folds:int=2, # how many folds to train (of max(folds, 2))
          epochs:int=12, # epochs per fold
@@ -82,9 +82,7 @@ def demo(out:str='demo_out', # run folder: data, folds, checkpoints, predictions
 
 def _tta(learn, dl):
     "fastai's TTA (the training augmentation, 4 draws): digits are not flip-invariant, so no dihedral TTA here."
-    dl = dl.new(shuffled=False, drop_last=False)
-    dl.set_epoch(0)   # the draws depend on the seed only, not on how many validations ran before (exact resume)
-    return learn.tta(dl=dl, n=4)
+    return learn.tta(dl=dl, n=4)   # `SeededDLCallback` seeds each pass from its TTA index: exact on resume
 
 def _status(out, state, **kw):
     atomic_write(Path(out)/'status.json', json.dumps({'state': state, 'time': time.time(), **kw}, indent=1).encode())
