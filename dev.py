@@ -72,6 +72,9 @@ def sync():
 def test():
     os.environ.setdefault('WANDB_MODE', 'offline')
     os.environ.setdefault('WANDB_SILENT', 'true')
+    # two notebooks run at once on CI's 2 cores: torch's default of one thread per core would oversubscribe them
+    # (tiny models run 5-10x slower then); results stay bit-identical run to run for a given thread count
+    os.environ.setdefault('OMP_NUM_THREADS', '1')
     diff = sync()
     if diff:
         print('\nFAIL: the notebooks and the committed files are out of sync; `python3 dev.py sync` changed:')

@@ -5,7 +5,7 @@ repeated and medians of ratios reported; the time-to-accuracy runs are averaged 
 
 1. time to accuracy: a fixed final-size run (`fit_one_cycle`, timm `test_resnet`, no pretrained weights) on the
    embedded whale data rendered at `--final` px sets the target, its final validation accuracy; then
-   `ProgressiveResize` runs (mode 'batch' and mode 'items', same epochs and learning rate) are timed until their
+   `ProgressiveResize(initial, end)` runs (mode 'batch' and mode 'items', same epochs and learning rate) are timed until their
    validation accuracy first reaches that target. Ratio = progressive time to target / fixed run's time to target
    (goal <= 0.75). Times include data loading and validation; both wall time and this thread's CPU time are given
    (torch runs on one thread, data loading in the main process, so CPU time is wall time minus the other jobs on a
@@ -20,7 +20,8 @@ repeated and medians of ratios reported; the time-to-accuracy runs are averaged 
 Same seed => same accuracies (bit for bit on CPU); only the timings vary. A validation set of 269 images moves in
 steps of 0.37%, hence the mean over seeds for the target and the curves.
 
-Reproduce:  .venv/bin/python bench/resize.py            (about 7 minutes on 2 idle cores)
+Reproduce:  .venv/bin/python bench/resize.py            (about 15 minutes on 2 idle cores)
+            .venv/bin/python bench/resize.py --bs 64 --seeds 2 --overhead-repeats 1
             .venv/bin/python bench/resize.py --quick    (smaller, for a smoke run)
 """
 import statistics, tempfile, time, warnings
@@ -83,7 +84,9 @@ def main(final:int=96, # image size of the fixed run (and the final size of the 
          epochs:int=8, # epochs of every run
          lr:float=1e-2, # one-cycle max learning rate
          bs:int=32, # batch size
-         seeds:int=2, # seeds of the time-to-accuracy runs: accuracies and times are averaged over them
+         initial:float=0.25, # progressive runs: first size, as a fraction of `final`
+         end:float=0.5, # progressive runs: the ramp reaches `final` at this fraction of training
+         seeds:int=4, # seeds of the time-to-accuracy runs: accuracies and times are averaged over them
          overhead_repeats:int=7, # interleaved repeats of the 1-epoch overhead runs
          quick:bool=False, # small settings for a smoke run
         ):
@@ -91,13 +94,13 @@ def main(final:int=96, # image size of the fixed run (and the final size of the 
     torch.set_num_threads(1) # tiny model on a shared 2-core machine: one thread is faster and steadier
     tmp = Path(tempfile.mkdtemp())
     path = make_whales(tmp/f'whales{final}', size=final)
-    configs = {'fixed': [], 'batch': [ProgressiveResize(mode='batch')], 'items': [ProgressiveResize(mode='items')]}
+    configs = {'fixed': lambda: [], **{m: (lambda m=m: [ProgressiveResize(initial=initial, end=end, mode=m)]) for m in ('batch', 'items')}}
     print(f'time to accuracy: test_resnet, 1347 whale images at {final} px (80/20 split), fit_one_cycle({epochs}, {lr}), '
-          f'ProgressiveResize defaults (initial=0.5, end=0.75, step=8), mean over {seeds} seed(s)')
+          f'ProgressiveResize(initial={initial}, end={end}, step=8), mean over {seeds} seed(s)')
     curves, px = {k: [] for k in configs}, {}
     for seed in range(seeds):
         for k, cbs in configs.items():
-            curve, clock, _ = run(path, final, bs, epochs, lr, cbs, seed)
+            curve, clock, _ = run(path, final, bs, epochs, lr, cbs(), seed)
             curves[k].append(curve); px[k] = clock.px
             print(f'  seed {seed} {k:5s} wall {curve[-1][0]:6.1f}s cpu {curve[-1][1]:6.1f}s  valid acc/epoch '
                   + ' '.join(f'{o[2]:.3f}' for o in curve), flush=True)

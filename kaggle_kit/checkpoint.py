@@ -232,7 +232,7 @@ class _EpochOffset(Callback):
     def __init__(self, start, n_epoch): store_attr()
     def before_epoch(self): self.learn.epoch += self.start; self.learn.n_epoch = self.n_epoch
 
-# %% ../nbs/06_checkpoint.ipynb #6c5e5581
+# %% ../nbs/06_checkpoint.ipynb #2b2afa25
 class TimedCheckpoint(Callback):
     "Save the full training state every `every` minutes, stop before the session limit, resume where it stopped."
     order,_not_state = 100,True  # after all of fastai's: a batch is complete (step, Recorder, schedulers) when it saves
@@ -341,6 +341,7 @@ class TimedCheckpoint(Callback):
     def after_fit(self):
         if not self.active: return
         self.learn.remove_cbs([cb for cb in self.learn.cbs if isinstance(cb, _EpochOffset)])
+        if getattr(self, 'total', None): self.learn.n_epoch = self.total  # as after a whole fit, even a skipped one
         if self.stopped: self.wait(); raise SessionLimitReached(self.stopped)
         if self._trained: self._save(complete=True)
         self.wait(); self._report_error()

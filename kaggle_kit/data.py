@@ -438,7 +438,7 @@ def check_images(df:pd.DataFrame, # one row per image
         raise BadImagesError(f"{len(bad)} of {len(df)} images are bad:\n{lines}", bad)
     return pd.DataFrame(res, index=df.index, columns=['width', 'height', 'mode'])
 
-# %% ../nbs/02_data.ipynb #3197e4d2
+# %% ../nbs/02_data.ipynb #dbd439fb
 @contextmanager
 def _seeded(k:int):
     "Seed Python, NumPy and torch from `k` inside; restore their states on exit."
@@ -451,17 +451,20 @@ def _dls_draws(dls, rows, n_draws, seed):
     dl = dls.train
     ds = Datasets(tls=[tl._new(rows, split_idx=0) for tl in dl.dataset.tls[:dl.n_inp]])
     dl = dl.new(ds, bs=n_draws, shuffle=False, drop_last=False)
-    old, res = dl.after_batch.split_idx, []
+    pipes, res = (dl.after_item, dl.before_batch, dl.after_batch), []
+    old = [p.split_idx for p in pipes]
     try:
         for i in range(len(rows)):
             ims = []
             for split, e in [(1, 0)] + [(0, e) for e in range(n_draws)]:
-                dl.epoch, dl.after_batch.split_idx = e, split
+                dl.epoch = e
+                for p in pipes: p.split_idx = split  # item transforms too: the first column is the validation version
                 with ds.set_split_idx(split), _seeded(_mix(seed, i, e, 'batch')):
                     b = dl.after_batch(dl.do_batch([dl.do_item(i)]))
                 ims.append(dl.decode_batch(b, max_n=1)[0][0])
             res.append(ims)
-    finally: dl.after_batch.split_idx = old
+    finally:
+        for p, o in zip(pipes, old): p.split_idx = o
     return res
 
 def _tfms_draws(tfms, rows, folder, fn_col, n_draws, size, seed):

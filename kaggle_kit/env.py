@@ -173,15 +173,24 @@ def wandb_init(project:str='kaggle-kit', # W&B project
     return wandb.init(project=project, name=name, config=config, id=id, resume='allow' if id else None,
                       dir=None if dir is None else str(dir), mode=mode, **kwargs)
 
-# %% ../nbs/00_env.ipynb #170b1b1e
+# %% ../nbs/00_env.ipynb #45af47a6
 def _fix_fastai_wandb():
-    "Make fastai's WandbCallback config formatting keep plain values (bool, int, str...) instead of failing on them."
+    "Make fastai's WandbCallback config formatting keep plain values and name the objects W&B cannot store."
     import fastai.callback.wandb as fw
     if getattr(fw._format_config_value, '_kaggle_kit', False): return
     orig = fw._format_config_value
     def _format_config_value(v):
-        if v is None or isinstance(v, (bool, int, float, str, bytes, tuple, Path)): return v
-        try: return orig(v)
-        except TypeError: return v
+        if v is None or isinstance(v, (bool, int, float, str)): return v
+        if isinstance(v, Path): return str(v)
+        if isinstance(v, (list, tuple)): return [_format_config_value(o) for o in v]
+        if isinstance(v, dict): return {k: _format_config_value(o) for k, o in v.items()}
+        try: r = orig(v)  # fastai: {**init args, '_name': v} for objects it can describe
+        except TypeError: r = None
+        if isinstance(r, dict): return {**r, '_name': _name(v)}
+        return _name(v)
     _format_config_value._kaggle_kit = True
     fw._format_config_value = _format_config_value
+
+def _name(v) -> str:
+    "What W&B shows for an object: a class or function by name, anything else by its type."
+    return getattr(v, '__qualname__', None) or type(v).__name__

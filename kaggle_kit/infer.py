@@ -91,15 +91,18 @@ def tta_preds(learn:Learner,
     stats = torch.cat(cb.stats)[torch.as_tensor(idxs).argsort()]   # `get_preds` reorders targs the same way
     return (stats[:, 0], targs, stats) if features else (stats[:, 0], targs)
 
-# %% ../nbs/08_infer.ipynb #265ae7e4
+# %% ../nbs/08_infer.ipynb #e82733e6
 def _np(x): return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+def _py(xs) -> list:
+    "Plain Python values (ids loaded from .npz are `np.str_`): what a CSV and an error message should show."
+    return [x.item() if isinstance(x, np.generic) else x for x in xs]
 
 def preds_frame(preds, # (n_rows, n_classes) probabilities, numpy or torch
                 ids, # image id of each row, e.g. `dls.valid.items.Image` or the test DataFrame's
                 vocab=None, # class of each column; default 0..n_classes-1
                ) -> pd.DataFrame:
     "`preds` as a DataFrame indexed by image id with one column per class"
-    p, ids = _np(preds), list(ids)
+    p, ids = _np(preds), _py(ids)
     if p.ndim != 2: raise ValueError(f'`preds` must be 2-d (n_rows, n_classes), got shape {p.shape}')
     if len(ids) != len(p): raise ValueError(f'{len(ids)} ids for {len(p)} rows of `preds`')
     cols = range(p.shape[1]) if vocab is None else list(vocab)
@@ -305,7 +308,7 @@ def stack_cv(oofs, # list or dict of per-row matrices: OOF predictions of each r
         if test_pred is not None: test_pred = pd.DataFrame(test_pred, index=tindex)
     return StackResult(oof, test_pred, score, fold_scores, models)
 
-# %% ../nbs/08_infer.ipynb #c2401f59
+# %% ../nbs/08_infer.ipynb #aadbcba8
 def pseudo_label(probs, # (n_rows, n_classes) test predictions: array, tensor, or DataFrame indexed by image id with vocab columns
                  thr:float=0.9, # keep rows whose top probability is at least this
                  ids=None, # image id of each row (default: the DataFrame's index)
@@ -329,7 +332,7 @@ def _pvi(probs, ids, vocab):
     p = _np(probs)
     if p.ndim != 2: raise ValueError(f'`probs` must be 2-d (n_rows, n_classes), got shape {p.shape}')
     if ids is None or vocab is None: raise ValueError('pass `ids` and `vocab` with an array (or a DataFrame indexed by id with vocab columns)')
-    ids, vocab = list(ids), list(vocab)
+    ids, vocab = _py(ids), _py(vocab)
     if len(ids) != len(p): raise ValueError(f'{len(ids)} ids for {len(p)} rows of `probs`')
     if len(vocab) != p.shape[1]: raise ValueError(f'{len(vocab)} vocab entries for {p.shape[1]} columns of `probs`')
     if np.isnan(p).any(): raise ValueError(f'`probs` has NaN in row {int(np.isnan(p).any(1).argmax())} (id {ids[int(np.isnan(p).any(1).argmax())]!r})')
