@@ -25,7 +25,7 @@ from .datasets import make_whales, NEW_WHALE
 # %% auto #0
 __all__ = ['demo', 'main']
 
-# %% ../nbs/10_cli.ipynb #47830b24
+# %% ../nbs/10_cli.ipynb #2bd129dc
 def demo(out:str='demo_out', # run folder: data, folds, checkpoints, predictions, submission
          folds:int=2, # how many folds to train (of max(folds, 2))
          epochs:int=30, # epochs per fold
@@ -64,7 +64,10 @@ def demo(out:str='demo_out', # run folder: data, folds, checkpoints, predictions
         with (learn.no_bar() if quiet else contextlib.nullcontext()), (learn.no_logging() if quiet else contextlib.nullcontext()):
             learn.fit_one_cycle(epochs, slice(lr/lr_div, lr) if lr_div > 1 else lr, cbs=cbs)
 
-    predict = None if no_tta else _tta
+    def predict(learn, dl):
+        with learn.no_bar() if quiet else contextlib.nullcontext():
+            return learn.get_preds(dl=dl) if no_tta else _tta(learn, dl)
+
     margin = 5 if budget is None else min(5, budget/10)
     _status(out, 'running')
     try:

@@ -173,23 +173,25 @@ def wandb_init(project:str='kaggle-kit', # W&B project
     return wandb.init(project=project, name=name, config=config, id=id, resume='allow' if id else None,
                       dir=None if dir is None else str(dir), mode=mode, **kwargs)
 
-# %% ../nbs/00_env.ipynb #45af47a6
+# %% ../nbs/00_env.ipynb #220fb8f3
 def _fix_fastai_wandb():
-    "Make fastai's WandbCallback config formatting keep plain values and name the objects W&B cannot store."
+    "Make fastai's WandbCallback config formatting keep plain values, name what W&B cannot store, and change nothing."
     import fastai.callback.wandb as fw
-    if getattr(fw._format_config_value, '_kaggle_kit', False): return
-    orig = fw._format_config_value
+    if getattr(fw._format_config, '_kaggle_kit', False): return
     def _format_config_value(v):
         if v is None or isinstance(v, (bool, int, float, str)): return v
         if isinstance(v, Path): return str(v)
         if isinstance(v, (list, tuple)): return [_format_config_value(o) for o in v]
-        if isinstance(v, dict): return {k: _format_config_value(o) for k, o in v.items()}
-        try: r = orig(v)  # fastai: {**init args, '_name': v} for objects it can describe
-        except TypeError: r = None
-        if isinstance(r, dict): return {**r, '_name': _name(v)}
-        return _name(v)
-    _format_config_value._kaggle_kit = True
-    fw._format_config_value = _format_config_value
+        if isinstance(v, dict): return {k: _format_config_value(o) for k, o in v.items()}  # a copy: never in place
+        try: args = fw.init_args(v)  # fastai's description of an object: the __init__ arguments it keeps
+        except TypeError: args = None
+        return {**_format_config_value(args), '_name': _name(v)} if args else _name(v)
+    def _format_config(config):
+        "Formats `config` (fastai passes `gather_args()`'s own new dict and reads it back) in place, its values by copy."
+        for k, v in config.items(): config[k] = _format_config_value(v)
+        return config
+    _format_config._kaggle_kit = True
+    fw._format_config_value, fw._format_config = _format_config_value, _format_config
 
 def _name(v) -> str:
     "What W&B shows for an object: a class or function by name, anything else by its type."
