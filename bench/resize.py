@@ -1,15 +1,17 @@
 """Progressive resizing benchmark: time to accuracy, and the callback's per-batch overhead.
 
-Measures, in one run and side by side (a shared 2-core machine is noisy: the overhead runs are interleaved and
-repeated and medians of ratios reported; the time-to-accuracy runs are averaged over `--seeds`):
+Measures, in one run and side by side (a shared 2-core machine is noisy: runs of different configurations are
+interleaved, their order rotated from seed to seed, and times averaged over `--seeds`; the overhead runs are repeated
+and ratios of the fastest given):
 
 1. time to accuracy: a fixed final-size run (`fit_one_cycle`, timm `test_resnet`, no pretrained weights) on the
    embedded whale data rendered at `--final` px sets the target, its final validation accuracy; then
-   `ProgressiveResize(initial, end)` runs (mode 'batch' and mode 'items', same epochs and learning rate) are timed until their
-   validation accuracy first reaches that target. Ratio = progressive time to target / fixed run's time to target
-   (goal <= 0.75). Times include data loading and validation; both wall time and this thread's CPU time are given
-   (torch runs on one thread, data loading in the main process, so CPU time is wall time minus the other jobs on a
-   shared machine, and much steadier).
+   `ProgressiveResize(initial, end, valid)` runs (mode 'batch' and mode 'items', same learning rate, `--prog-epochs`
+   epochs, by default the same) are timed until their validation accuracy, measured at the full size, first reaches that
+   target (with `valid='current'` the mid-ramp validations are at the small size and don't count). Ratio = progressive
+   time to target / fixed run's time to target (goal <= 0.75). Times include data loading and validation; both wall
+   time and this thread's CPU time are given (torch runs on one thread, data loading in the main process: the two
+   agree on an idle machine; the host's noise shows in both, up to 30% between identical runs).
    Also the training pixels the model saw relative to the fixed run: the work saved, free of timing noise.
 2. overhead (goal <= 2%) with `ProgressiveResize(initial=1.)` (constant full size, so only the callback's own work
    remains), at a small size where a fixed cost shows most: the CPU time of its per-batch events (`before_batch`,
@@ -17,11 +19,16 @@ repeated and medians of ratios reported; the time-to-accuracy runs are averaged 
    batch with vs without the callback (ratio of the fastest of the interleaved runs, and every round's ratio: on a
    shared machine single runs vary by +-15%, far more than the effect).
 
-Same seed => same accuracies (bit for bit on CPU); only the timings vary. A validation set of 269 images moves in
-steps of 0.37%, hence the mean over seeds for the target and the curves.
+The defaults (128 px, batch size 64, validation at the current size) are a regime where the model's compute is most of
+a batch, as with a real network at 224-512 px; `--final 96 --bs 32 --valid final` is one where a fixed per-batch cost
+(decoding, fastai's per-batch work, validation at full size every epoch) is a large share, and the saving shrinks.
 
-Reproduce:  .venv/bin/python bench/resize.py            (about 15 minutes on 2 idle cores)
-            .venv/bin/python bench/resize.py --bs 64 --seeds 2 --overhead-repeats 1
+Same seed => same accuracies (bit for bit on CPU); only the timings vary. A validation set of 269 images moves in
+steps of 0.37%, hence the mean over seeds for the target and the curves; accuracies are compared as counts of correct
+images (float32 means of equal counts can differ in the last bit).
+
+Reproduce:  .venv/bin/python bench/resize.py            (about 20 minutes on 2 idle cores)
+            .venv/bin/python bench/resize.py --final 96 --bs 32 --valid final    (the overhead-heavy regime)
             .venv/bin/python bench/resize.py --quick    (smaller, for a smoke run)
 """
 import statistics, tempfile, time, warnings
@@ -40,33 +47,39 @@ class EpochClock(Callback):
     order = 100
     def before_fit(self):
         self.w0, self.c0, self.ends, self.train_cpu, self.n_batches = time.perf_counter(), time.thread_time(), [], 0., 0
-        self.px = 0
+        self.px, self.valid_sizes = 0, []
     def before_batch(self):
         if self.training: self.px += self.xb[0].shape[0] * self.xb[0].shape[-2] * self.xb[0].shape[-1]
+        else: self.vsize = max(self.xb[0].shape[-2:])
     def before_train(self): self.tc = time.thread_time()
     def after_train(self): self.train_cpu += time.thread_time() - self.tc; self.n_batches += self.n_iter
-    def after_epoch(self): self.ends.append((time.perf_counter() - self.w0, time.thread_time() - self.c0))
+    def after_epoch(self):
+        self.ends.append((time.perf_counter() - self.w0, time.thread_time() - self.c0)); self.valid_sizes.append(self.vsize)
 
-def dls_for(path, size, bs):
+def dls_for(path, size, bs, workers=0):
     df = pd.read_csv(path/'train.csv')
     return ImageDataLoaders.from_df(df, path, folder='train', fn_col='Image', label_col='Id', valid_pct=0.2, seed=42,
-                                    item_tfms=Resize(size), bs=bs, num_workers=0)
+                                    item_tfms=Resize(size), bs=bs, num_workers=workers)
 
-def run(path, size, bs, n_epoch, lr, cbs=(), seed=42):
-    "Train from `seed` (DataLoaders built after seeding, so their shuffling is seeded too); per-epoch (wall s, cpu s, acc)."
+def run(path, size, bs, n_epoch, lr, cbs=(), seed=42, workers=0):
+    """Train from `seed` (DataLoaders built after seeding, so their shuffling is seeded too); per-epoch (wall s, cpu s, acc).
+    An accuracy measured below the full `size` (`ProgressiveResize(valid='current')` mid-ramp) is recorded as None."""
     set_seed(seed, reproducible=True)
     clock = EpochClock()
-    learn = vision_learner(dls_for(path, size, bs), 'test_resnet', pretrained=False, metrics=accuracy, cbs=list(cbs) + [clock])
+    learn = vision_learner(dls_for(path, size, bs, workers), 'test_resnet', pretrained=False, metrics=accuracy, cbs=list(cbs) + [clock])
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(n_epoch, lr)
-    return [(w, c, float(v[2])) for (w, c), v in zip(clock.ends, learn.recorder.values)], clock, learn
+    n = len(learn.dls.valid_ds) # accuracy as a count of correct images: float32 means of equal counts needn't be equal
+    return [(w, c, round(float(v[2]) * n) if vs == size else None)
+            for (w, c), v, vs in zip(clock.ends, learn.recorder.values, clock.valid_sizes)], clock, learn
 
 def mean_curve(curves):
-    "Epoch-wise mean of (wall, cpu, acc) over seeds."
-    return [tuple(statistics.fmean(o[i] for o in rows) for i in range(3)) for rows in zip(*curves)]
+    "Epoch-wise mean of (wall, cpu, correct) over seeds; correct is None where it was measured below the full size."
+    mean = lambda xs: None if None in xs else statistics.fmean(xs)
+    return [tuple(mean([o[i] for o in rows]) for i in range(3)) for rows in zip(*curves)]
 
 def time_to(curve, target, col):
-    "Seconds (column `col`: 0 wall, 1 cpu) until validation accuracy first reaches `target`; None if never."
-    return next((o[col] for o in curve if o[2] >= target - 1e-9), None)
+    "Seconds (column `col`: 0 wall, 1 cpu) until the mean count of correct validation images first reaches `target`; None if never."
+    return next((o[col] for o in curve if o[2] is not None and o[2] >= target), None)
 
 class EventCost(Callback):
     "Times `ProgressiveResize`'s per-batch events directly, once per fit, on a real mid-epoch batch."
@@ -80,43 +93,57 @@ class EventCost(Callback):
         self.learn.event_cost = self.learn.event_spent / n
 
 @call_parse
-def main(final:int=96, # image size of the fixed run (and the final size of the progressive ones)
+def main(final:int=128, # image size of the fixed run (and the final size of the progressive ones)
          epochs:int=8, # epochs of every run
          lr:float=1e-2, # one-cycle max learning rate
-         bs:int=32, # batch size
+         bs:int=64, # batch size
          initial:float=0.25, # progressive runs: first size, as a fraction of `final`
          end:float=0.5, # progressive runs: the ramp reaches `final` at this fraction of training
+         valid:str='current', # progressive runs: validate at the 'final' size or the 'current' one (mid-ramp accuracies then don't count)
+         modes:str='batch,items', # progressive runs: `ProgressiveResize` modes to time, comma-separated
+         prog_epochs:int=None, # epochs of the progressive runs (default: `epochs`)
+         workers:int=0, # DataLoader workers
+         first_seed:int=0, # seeds are first_seed, first_seed+1, ...
          seeds:int=4, # seeds of the time-to-accuracy runs: accuracies and times are averaged over them
          overhead_repeats:int=7, # interleaved repeats of the 1-epoch overhead runs
          quick:bool=False, # small settings for a smoke run
         ):
-    if quick: final, epochs, seeds, overhead_repeats = 64, 3, 1, 3
+    if quick: final, epochs, seeds, overhead_repeats = 64, 3, 1, 1
     torch.set_num_threads(1) # tiny model on a shared 2-core machine: one thread is faster and steadier
     tmp = Path(tempfile.mkdtemp())
     path = make_whales(tmp/f'whales{final}', size=final)
-    configs = {'fixed': lambda: [], **{m: (lambda m=m: [ProgressiveResize(initial=initial, end=end, mode=m)]) for m in ('batch', 'items')}}
-    print(f'time to accuracy: test_resnet, 1347 whale images at {final} px (80/20 split), fit_one_cycle({epochs}, {lr}), '
-          f'ProgressiveResize(initial={initial}, end={end}, step=8), mean over {seeds} seed(s)')
-    curves, px = {k: [] for k in configs}, {}
-    for seed in range(seeds):
-        for k, cbs in configs.items():
-            curve, clock, _ = run(path, final, bs, epochs, lr, cbs(), seed)
+    modes, prog_epochs = modes.split(','), prog_epochs or epochs
+    configs = {'fixed': (epochs, lambda: []),
+               **{m: (prog_epochs, lambda m=m: [ProgressiveResize(initial=initial, end=end, mode=m, valid=valid)]) for m in modes}}
+    print(f'time to accuracy: test_resnet, 1347 whale images at {final} px (80/20 split), bs {bs}, {workers} workers, '
+          f'fit_one_cycle({epochs}, {lr}); progressive: fit_one_cycle({prog_epochs}, {lr}) with '
+          f'ProgressiveResize(initial={initial}, end={end}, step=8, valid={valid!r}); mean over seeds {first_seed}-{first_seed+seeds-1}')
+    curves, px, n_valid = {k: [] for k in configs}, {}, None
+    for seed in range(first_seed, first_seed+seeds):
+        order = list(configs)[seed % len(configs):] + list(configs)[:seed % len(configs)] # no config always runs first
+        for k in order:
+            n, cbs = configs[k]
+            curve, clock, learn = run(path, final, bs, n, lr, cbs(), seed, workers)
+            n_valid = len(learn.dls.valid_ds)
             curves[k].append(curve); px[k] = clock.px
             print(f'  seed {seed} {k:5s} wall {curve[-1][0]:6.1f}s cpu {curve[-1][1]:6.1f}s  valid acc/epoch '
-                  + ' '.join(f'{o[2]:.3f}' for o in curve), flush=True)
+                  + ' '.join('  -  ' if o[2] is None else f'{o[2]/n_valid:.3f}' for o in curve), flush=True)
     means = {k: mean_curve(v) for k, v in curves.items()}
     target = means['fixed'][-1][2]
-    print(f"target = the fixed runs' final validation accuracy (mean over seeds), {target:.4f}")
-    for k in ('batch', 'items'):
+    print(f"target = the fixed runs' final validation accuracy (mean over seeds), {target/n_valid:.4f} "
+          f"({round(target*seeds)} of {n_valid*seeds} validation images over the seeds)")
+    for k in modes:
         res = []
         for col, nm in ((0, 'wall'), (1, 'cpu')):
             p, f = time_to(means[k], target, col), time_to(means['fixed'], target, col)
             whole = means[k][-1][col] / means['fixed'][-1][col]
             res.append(f'{nm}: to target {p/f:.3f}, whole fit {whole:.3f}' if p else f'{nm}: target not reached, whole fit {whole:.3f}')
-        print(f'{k:5s} (final acc {means[k][-1][2]:.4f}) / fixed -> ' + '; '.join(res)
-              + f'; training pixels {px[k]/px["fixed"]:.3f}')
+        per_seed = ' '.join(f'{p[-1][0]/f[-1][0]:.3f}' for p, f in zip(curves[k], curves['fixed']))
+        print(f'{k:5s} (final acc {means[k][-1][2]/n_valid:.4f}, {round(means[k][-1][2]*seeds)} correct) / fixed -> ' + '; '.join(res)
+              + f'; training pixels {px[k]/px["fixed"]:.3f}; whole fit wall per seed {per_seed}')
 
     # overhead at constant size: with initial=1. the callback only does its own bookkeeping
+    if not overhead_repeats: return
     small = 48
     path = make_whales(tmp/'whales48', size=small)
     per, cost = {k: [] for k in ('none', 'batch', 'items')}, {}
