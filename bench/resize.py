@@ -6,8 +6,8 @@ and ratios of the fastest given):
 
 1. time to accuracy: a fixed final-size run (`fit_one_cycle`, timm `test_resnet`, no pretrained weights) on the
    embedded whale data rendered at `--final` px sets the target, its final validation accuracy; then
-   `ProgressiveResize(initial, end, valid)` runs (mode 'batch' and mode 'items', same learning rate, `--prog-epochs`
-   epochs, by default the same) are timed until their validation accuracy, measured at the full size, first reaches that
+   `ProgressiveResize(initial, end, valid)` runs (mode 'batch' and mode 'items', same epochs and learning rate) are
+   timed until their validation accuracy, measured at the full size, first reaches that
    target (with `valid='current'` the mid-ramp validations are at the small size and don't count). Ratio = progressive
    time to target / fixed run's time to target (goal <= 0.75). Times include data loading and validation; both wall
    time and this thread's CPU time are given (torch runs on one thread, data loading in the main process: the two
@@ -56,17 +56,17 @@ class EpochClock(Callback):
     def after_epoch(self):
         self.ends.append((time.perf_counter() - self.w0, time.thread_time() - self.c0)); self.valid_sizes.append(self.vsize)
 
-def dls_for(path, size, bs, workers=0):
+def dls_for(path, size, bs):
     df = pd.read_csv(path/'train.csv')
     return ImageDataLoaders.from_df(df, path, folder='train', fn_col='Image', label_col='Id', valid_pct=0.2, seed=42,
-                                    item_tfms=Resize(size), bs=bs, num_workers=workers)
+                                    item_tfms=Resize(size), bs=bs, num_workers=0)
 
-def run(path, size, bs, n_epoch, lr, cbs=(), seed=42, workers=0):
+def run(path, size, bs, n_epoch, lr, cbs=(), seed=42):
     """Train from `seed` (DataLoaders built after seeding, so their shuffling is seeded too); per-epoch (wall s, cpu s, acc).
     An accuracy measured below the full `size` (`ProgressiveResize(valid='current')` mid-ramp) is recorded as None."""
     set_seed(seed, reproducible=True)
     clock = EpochClock()
-    learn = vision_learner(dls_for(path, size, bs, workers), 'test_resnet', pretrained=False, metrics=accuracy, cbs=list(cbs) + [clock])
+    learn = vision_learner(dls_for(path, size, bs), 'test_resnet', pretrained=False, metrics=accuracy, cbs=list(cbs) + [clock])
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(n_epoch, lr)
     n = len(learn.dls.valid_ds) # accuracy as a count of correct images: float32 means of equal counts needn't be equal
     return [(w, c, round(float(v[2]) * n) if vs == size else None)
@@ -101,8 +101,6 @@ def main(final:int=128, # image size of the fixed run (and the final size of the
          end:float=0.5, # progressive runs: the ramp reaches `final` at this fraction of training
          valid:str='current', # progressive runs: validate at the 'final' size or the 'current' one (mid-ramp accuracies then don't count)
          modes:str='batch,items', # progressive runs: `ProgressiveResize` modes to time, comma-separated
-         prog_epochs:int=None, # epochs of the progressive runs (default: `epochs`)
-         workers:int=0, # DataLoader workers
          first_seed:int=0, # seeds are first_seed, first_seed+1, ...
          seeds:int=4, # seeds of the time-to-accuracy runs: accuracies and times are averaged over them
          overhead_repeats:int=7, # interleaved repeats of the 1-epoch overhead runs
@@ -112,18 +110,16 @@ def main(final:int=128, # image size of the fixed run (and the final size of the
     torch.set_num_threads(1) # tiny model on a shared 2-core machine: one thread is faster and steadier
     tmp = Path(tempfile.mkdtemp())
     path = make_whales(tmp/f'whales{final}', size=final)
-    modes, prog_epochs = modes.split(','), prog_epochs or epochs
-    configs = {'fixed': (epochs, lambda: []),
-               **{m: (prog_epochs, lambda m=m: [ProgressiveResize(initial=initial, end=end, mode=m, valid=valid)]) for m in modes}}
-    print(f'time to accuracy: test_resnet, 1347 whale images at {final} px (80/20 split), bs {bs}, {workers} workers, '
-          f'fit_one_cycle({epochs}, {lr}); progressive: fit_one_cycle({prog_epochs}, {lr}) with '
+    modes = modes.split(',')
+    configs = {'fixed': lambda: [], **{m: (lambda m=m: [ProgressiveResize(initial=initial, end=end, mode=m, valid=valid)]) for m in modes}}
+    print(f'time to accuracy: test_resnet, 1347 whale images at {final} px (80/20 split), bs {bs}, '
+          f'fit_one_cycle({epochs}, {lr}); progressive runs add '
           f'ProgressiveResize(initial={initial}, end={end}, step=8, valid={valid!r}); mean over seeds {first_seed}-{first_seed+seeds-1}')
     curves, px, n_valid = {k: [] for k in configs}, {}, None
     for seed in range(first_seed, first_seed+seeds):
         order = list(configs)[seed % len(configs):] + list(configs)[:seed % len(configs)] # no config always runs first
         for k in order:
-            n, cbs = configs[k]
-            curve, clock, learn = run(path, final, bs, n, lr, cbs(), seed, workers)
+            curve, clock, learn = run(path, final, bs, epochs, lr, configs[k](), seed)
             n_valid = len(learn.dls.valid_ds)
             curves[k].append(curve); px[k] = clock.px
             print(f'  seed {seed} {k:5s} wall {curve[-1][0]:6.1f}s cpu {curve[-1][1]:6.1f}s  valid acc/epoch '

@@ -163,15 +163,14 @@ def load_state_dict(self:ProgressiveResize, d:dict):
     self.final_hw = self._expect_final = None if d['final'] is None else _hw(d['final'], "state 'final'")
     self.history = [[int(o) for o in row] for row in d['history']]
 
-# %% ../nbs/05_resize.ipynb #b5bbe0cd
+# %% ../nbs/05_resize.ipynb #9ba75c27
 @patch
 def before_fit(self:ProgressiveResize):
     "Stay out of `get_preds` and `lr_find`; otherwise guard the batch loop and add the `size` column."
     if any(isinstance(cb, (GatherPredsCallback, LRFinder)) for cb in self.learn.cbs):
         self.run = False; return # fastai sets `run` back to True after this fit
     self._cleanup() # leftovers of a fit that died outside the guarded loop
-    trackers = [type(cb).__name__ for cb in self.learn.cbs if isinstance(cb, TrackerCallback)]
-    if self.valid == 'current' and trackers:
+    if self.valid == 'current' and (trackers := [type(cb).__name__ for cb in self.learn.cbs if isinstance(cb, TrackerCallback)]):
         warnings.warn(f"ProgressiveResize(valid='current') validates mid-ramp epochs at the small size, and "
                       f"{', '.join(trackers)} will compare their metrics with full-size ones; use valid='final'")
     self.learn.all_batches = self._guarded_all_batches
