@@ -5,11 +5,13 @@
     python3 dev.py test                                # sync checks, nbdev-test, pytest (what CI runs)
     python3 dev.py readme                              # render nbs/index.ipynb to README.md
     python3 dev.py sync                                # nbdev-export + readme + nbdev-clean, then report
+    python3 dev.py build [--no-venv]                   # sdist + wheel into dist/, checked (what a release uploads)
 
 Each command creates `.venv` when it is missing and installs the project with its `dev` extra
-(again whenever `pyproject.toml` changes), so nothing has to be installed by hand.
+(again whenever `pyproject.toml` changes), so nothing has to be installed by hand. `build --no-venv` uses the
+running Python instead, which only needs `build` and `twine` (the release workflow runs it so).
 """
-import hashlib, json, os, subprocess, sys, venv
+import hashlib, json, os, re, shutil, subprocess, sys, tarfile, venv, zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -60,6 +62,17 @@ def render_readme():
             if src: parts.append(f'```python\n{src}\n```')
     (ROOT/'README.md').write_text('\n\n'.join(parts) + '\n')
 
+def commented_markdown():
+    "Markdown cells whose every line starts with `# `: prose that renders as a wall of headings (a title cell is one line)."
+    bad = []
+    for p in sorted((ROOT/'nbs').rglob('*.ipynb')):
+        if '.ipynb_checkpoints' in p.parts: continue
+        for i, c in enumerate(json.loads(p.read_text())['cells']):
+            lines = [l for l in ''.join(c['source']).splitlines() if l.strip()]
+            if c['cell_type'] == 'markdown' and len(lines) > 1 and all(l.startswith('# ') or l.strip() == '#' for l in lines):
+                bad.append(f'{p.relative_to(ROOT)} cell {i} ({c.get("id")}): {lines[0][:60]!r}')
+    return bad
+
 def sync():
     "Regenerate the library and README from the notebooks and clean the notebooks; return what changed."
     watched = ['kaggle_kit', 'README.md', 'nbs']
@@ -81,7 +94,14 @@ def test():
         for f in diff: print('  ', f)
         print('Commit the notebooks and the regenerated files together.')
         sys.exit(1)
+    if bad := commented_markdown():
+        print('\nFAIL: markdown cells written as commented lines (every line starts with "# ", so each renders as a heading):')
+        for b in bad: print('  ', b)
+        print('Convert them back to plain markdown (jupytext --to ipynb, or strip the "# ").')
+        sys.exit(1)
     print('library, README and notebooks are in sync and clean', flush=True)
+    for w in (ROOT/'nbs').rglob('working'):   # tutorials keep their runs there: nbdev-test runs them fresh
+        if w.is_dir(): shutil.rmtree(w)
     sh(BIN/'nbdev-test', '--n-workers', '2', '--timing')
     r = sh(BIN/'python', '-m', 'pytest', '-q', *sys.argv[2:], check=False)
     if r.returncode == 5:
@@ -89,14 +109,47 @@ def test():
         sys.exit(1)
     sys.exit(r.returncode)
 
+def build(py):
+    "sdist and wheel into dist/ with `python -m build`, then `check_dist` and `twine check --strict`."
+    dist = ROOT/'dist'
+    shutil.rmtree(dist, ignore_errors=True)
+    sh(py, '-m', 'build', '--outdir', dist)
+    check_dist(dist)
+    sh(py, '-m', 'twine', 'check', '--strict', *sorted(dist.iterdir()))
+    print('built and checked:', *sorted(f.name for f in dist.iterdir()), sep='\n  ')
+
+def check_dist(dist):
+    "What a release must hold: every module, the console script, this version, unpinned torch, README as description."
+    version = re.search(r'__version__ = "(.+?)"', (ROOT/'kaggle_kit'/'__init__.py').read_text())[1]
+    mods = sorted(f'kaggle_kit/{f.name}' for f in (ROOT/'kaggle_kit').glob('*.py'))
+    whl, sdist = dist/f'kaggle_kit-{version}-py3-none-any.whl', dist/f'kaggle_kit-{version}.tar.gz'
+    errs = [f'missing {f.name}' for f in (whl, sdist) if not f.exists()]
+    if not errs:
+        with zipfile.ZipFile(whl) as z:
+            names, info = set(z.namelist()), f'kaggle_kit-{version}.dist-info'
+            meta = z.read(f'{info}/METADATA').decode()
+            errs += [f'wheel lacks {m}' for m in mods if m not in names]
+            if 'kaggle-kit = kaggle_kit.cli:main' not in z.read(f'{info}/entry_points.txt').decode():
+                errs.append('wheel lacks the kaggle-kit console script')
+        with tarfile.open(sdist) as t: snames = {n.split('/', 1)[-1] for n in t.getnames()}
+        errs += [f'sdist lacks {m}' for m in mods + ['pyproject.toml', 'README.md'] if m not in snames]
+        head, _, body = meta.partition('\n\n')
+        errs += [f'METADATA lacks {l!r}' for l in (f'Version: {version}', 'Description-Content-Type: text/markdown',
+                                                   'Requires-Dist: torch', 'Requires-Dist: torchvision') if l not in head.splitlines()]
+        if body.strip() != (ROOT/'README.md').read_text().strip(): errs.append('the long description is not README.md')
+    if errs: sys.exit('FAIL: ' + '; '.join(errs))
+    print(f'dist/ holds kaggle-kit {version}: {len(mods)} modules, the console script, unpinned torch/torchvision, README')
+
 def demo():
     sh(BIN/'kaggle-kit', 'demo', *(sys.argv[2:] or ['--out', 'demo_out']))
 
 if __name__ == '__main__':
     cmd = sys.argv[1] if len(sys.argv) > 1 else 'help'
-    if cmd not in ('demo', 'test', 'readme', 'sync'): sys.exit(__doc__)
+    if cmd not in ('demo', 'test', 'readme', 'sync', 'build'): sys.exit(__doc__)
+    if cmd == 'build' and '--no-venv' in sys.argv[2:]: build(sys.executable); sys.exit()
     ensure_env()
     if cmd == 'readme': render_readme()
+    elif cmd == 'build': build(BIN/'python')
     elif cmd == 'sync':
         diff = sync()
         print('changed:', *diff, sep='\n  ') if diff else print('nothing changed')

@@ -9,12 +9,17 @@ moment buffers per weight, like AdamW):
 2. epoch wall time with a checkpoint every `--every` minutes vs no checkpoint; the overhead is also scaled to one
    checkpoint a minute;
 3. resume time (`load_checkpoint`: checksum + `weights_only` load) vs a plain `torch.load` of the plain file.
+
+Goals, one `VERDICT` line each at the end: the loop is blocked <= 0.5x a synchronous save, against a durable one
+(`torch.save` + fsync) and against a plain `torch.save` into the page cache (not durable); epoch overhead <= 3% with
+one checkpoint a minute. The resume time has no goal: it is printed for scale.
 """
 import os, sys, time, tempfile, argparse, statistics
 from pathlib import Path
 import torch, timm
 from fastai.vision.all import DataLoaders, Learner, CrossEntropyLossFlat, Adam
 from kaggle_kit.checkpoint import TimedCheckpoint, learner_state, load_checkpoint, save_checkpoint
+from verdict import verdict
 
 p = argparse.ArgumentParser(); p.add_argument('--batches', type=int, default=40); p.add_argument('--every', type=float, default=0.25)
 args = p.parse_args()
@@ -72,5 +77,12 @@ def main():
     print(f'epoch: {base:.1f} s without, {with_ck:.1f} s with {n} checkpoint(s) (+{(with_ck/base-1)*100:.1f}%); '
           f'{extra:.3f} s per checkpoint, i.e. +{extra/60*100:.1f}% with one checkpoint a minute')
     print(f'resume: load_checkpoint {med(load_kit):.3f} s vs torch.load {med(load_plain):.3f} s: {med(load_kit)/med(load_plain):.2f}x')
+    print()
+    none = 'no checkpoint was taken (epoch shorter than --every)'
+    for name, ref in (('torch.save + fsync', sync_fsync), ('plain torch.save', sync)):
+        r = med(cb.blocked)/med(ref) if n else None
+        verdict(f'blocked <= 0.5x a {name}', n > 0 and r <= 0.5, f'{r:.2f}x' if n else none, '<= 0.5x')
+    verdict('epoch overhead <= 3% with one checkpoint a minute', n > 0 and extra/60 <= 0.03,
+            f'+{extra/60*100:.1f}%' if n else none, '<= 3%')
 
 if __name__ == '__main__': main()

@@ -15,7 +15,10 @@ resized to 64 px and 224 px, with `num_workers` 0 and 2, for five loaders built 
 Ratios are measured side by side in the same run: rounds interleave the loaders, each ratio is taken within a round
 and the median over rounds is reported. Two clocks: wall-clock images/second, and images per CPU-second (main
 process plus worker processes), which is what the goals are about when other jobs share the machine.
-Goals: adapter (`kit_flip` / `native`) >= 0.9; per-item seeding cost (1 - seeded / unseeded) <= 5%.
+Goals: adapter (`kit_flip` / `native`) >= 0.9; per-item seeding cost (1 - seeded / unseeded) <= 5%. One `VERDICT`
+line each at the end, from the CPU-clock paired medians: the lowest adapter ratio of the four settings, the largest
+seeding cost of the eight (four settings, flip and default pipelines), with the mean and the seeding work timed alone
+beside it.
 
 Reproduce: `.venv/bin/python bench/data.py` (about 10 minutes on 2 CPUs; `--rounds 30` for steadier numbers).
 """
@@ -27,6 +30,7 @@ from fastcore.script import call_parse
 from fastai.vision.all import (DataBlock, ImageBlock, CategoryBlock, ColReader, IndexSplitter, Resize, FlipItem, TfmdDL)
 from kaggle_kit.data import get_dls, default_train_tfms, fold_items, ItemResize, _mix, _kept_rng
 from kaggle_kit.datasets import make_whales
+from verdict import verdict
 
 warnings.filterwarnings('ignore')
 
@@ -132,3 +136,12 @@ def main(rounds:int=15,  # interleaved measurement rounds per setting (median re
     per = item + timeit.timeit(batch, number=2000)/2000/bs
     print(f"\nseeding work timed alone: {per*1e6:.1f} us per item = " +
           ', '.join(f"{per/t:.1%} of a kit_flip item at {s} px, {w} workers (CPU)" for (s, w), t in cpu_item.items()))
+    print()
+    o = out[out.clock == 'cpu']
+    adapter = o['adapter'].min()
+    verdict('adapter kit_flip/native >= 0.9x', adapter >= 0.9,
+            f"{adapter:.2f}x CPU clock, lowest of {len(o)} settings; wall {out[out.clock == 'wall']['adapter'].min():.2f}x", '>= 0.9x')
+    cost = 1 - np.concatenate([o['seeding_flip'].to_numpy(), o['seeding_default'].to_numpy()])
+    verdict('per-item seeding cost <= 5%', cost.max() <= 0.05,
+            f'{cost.max():.1%} CPU clock, largest of {len(cost)}, mean {cost.mean():.1%}; seeding work timed alone '
+            f'{max(per/t for t in cpu_item.values()):.1%} of an item', '<= 5%')

@@ -11,6 +11,9 @@ Measured side by side in one run, on the whale-style test set (450 PNG images, `
 Every timing is the best of `--reps` runs (a shared machine disturbs some runs). Ratios are against `tta_preds`.
 The ratio shrinks as the model's share of the cost grows (bigger images, bigger models, a GPU that decodes nothing).
 
+Goals, one `VERDICT` line each at the end: one pass is faster than one pass per transform (`8 x get_preds` /
+`tta_preds` > 1x), with the same probabilities (max abs difference <= 1e-6).
+
 Reproduce: .venv/bin/python bench/infer.py                 (about 1.5 minutes on 2 shared cores)
            .venv/bin/python bench/infer.py --size 64 --threads 2
 """
@@ -24,6 +27,7 @@ from fastai.vision.all import Normalize, imagenet_stats
 from kaggle_kit.datasets import make_whales, NEW_WHALE
 from kaggle_kit.data import get_dls, get_test_dl
 from kaggle_kit.infer import tta_preds, dihedral_tfm
+from verdict import verdict
 
 class _OneTfm(Callback):
     "Apply dihedral transform `i` to the input batch"
@@ -61,6 +65,10 @@ def main():
     for name, t in [('get_preds (no TTA)', t_plain), ('tta_preds(n=8), one pass', t_one),
                     ('8 x get_preds', t_multi), ('fastai learn.tta(n=8)', t_fa)]:
         print(f'{name:28s} {t:8.2f} {t/t_one:12.2f}')
-    print(f'max |tta_preds - 8 x get_preds| = {float((p_one - p_multi).abs().max()):.2e}')
+    diff = float((p_one - p_multi).abs().max())
+    print(f'max |tta_preds - 8 x get_preds| = {diff:.2e}')
+    print()
+    verdict('tta_preds faster than one pass per transform', t_multi > t_one, f'{t_multi/t_one:.2f}x at {a.size} px', '> 1x')
+    verdict('tta_preds gives the probabilities of one pass per transform', diff <= 1e-6, f'max abs difference {diff:.2e}', '<= 1e-6')
 
 if __name__ == '__main__': main()

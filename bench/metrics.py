@@ -15,6 +15,10 @@ Measured side by side in one run:
 Scores are uniform random float32 with the true class pushed near the top for half of the known rows; 30% of the rows
 are new_whale (target -100).
 
+Goals, one `VERDICT` line each at the end: speed, `find_threshold` with 50 thresholds >= 50x the plain Python
+per-row reference (scaled); memory, the input plus the peak RSS growth during `find_threshold` <= 2x the input (the
+process's own peak, which also holds the imported libraries, ~0.9 GiB, is printed beside it).
+
 Reproduce: .venv/bin/python bench/metrics.py            (about a minute, needs ~3 GB of RAM)
            .venv/bin/python bench/metrics.py --rows 20000 --classes 1000 --sub 200   (quick)
            .venv/bin/python bench/metrics.py --threads 1                            (one core)
@@ -22,6 +26,7 @@ Reproduce: .venv/bin/python bench/metrics.py            (about a minute, needs ~
 import argparse, heapq, resource, time
 import numpy as np, torch
 from kaggle_kit.metrics import IGNORE_IDX, find_threshold, map_at_k
+from verdict import verdict
 
 def apk(actual, predicted, k=10):
     "Kaggle's reference average precision at k (benhamner/Metrics, ml_metrics/average_precision.py)"
@@ -109,6 +114,12 @@ def main(rows=100_000, classes=5_000, sub=300, threads=0, reps=3, seed=0):
     print(f'{"find_threshold, thrs=all":44s}{t_all:10.2f}')
     print(f'\npeak memory growth during find_threshold: {growth/2**20:.0f} MiB = {growth/nbytes:.3f} x input; '
           f'process peak incl. input: {peak_rss()/nbytes:.2f} x input')
+    print()
+    speed = t_plain*scale/t_fast
+    verdict('find_threshold (50 thresholds) >= 50x the plain Python per-row reference', speed >= 50,
+            f'{speed:.0f}x, torch threads {torch.get_num_threads()}, load average {open("/proc/loadavg").read().split()[0]}', '>= 50x')
+    verdict('memory <= 2x the input', nbytes + growth <= 2*nbytes,
+            f'input + growth during find_threshold {1+growth/nbytes:.3f}x; process peak {peak_rss()/nbytes:.2f}x', '<= 2x')
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])

@@ -19,6 +19,10 @@ and ratios of the fastest given):
    batch with vs without the callback (ratio of the fastest of the interleaved runs, and every round's ratio: on a
    shared machine single runs vary by +-15%, far more than the effect).
 
+Verdicts: one `VERDICT` line per goal and mode. Time to accuracy: the wall-clock ratio to the target (means over the
+seeds), NOT met when the mean count of correct images never reaches the fixed runs'. Overhead: the directly timed
+per-batch events as a share of a batch (the end-to-end ratio, far noisier than the effect, is printed beside it).
+
 The defaults (128 px, batch size 64, validation at the current size) are a regime where the model's compute is most of
 a batch, as with a real network at 224-512 px; `--final 96 --bs 32 --valid final` is one where a fixed per-batch cost
 (decoding, fastai's per-batch work, validation at full size every epoch) is a large share, and the saving shrinks.
@@ -28,6 +32,7 @@ steps of 0.37%, hence the mean over seeds for the target and the curves; accurac
 images (float32 means of equal counts can differ in the last bit).
 
 Reproduce:  .venv/bin/python bench/resize.py            (about 20 minutes on 2 idle cores)
+            .venv/bin/python bench/resize.py --first-seed 4 --overhead-repeats 0    (seeds 4-7, no overhead runs)
             .venv/bin/python bench/resize.py --final 96 --bs 32 --valid final    (the overhead-heavy regime)
             .venv/bin/python bench/resize.py --quick    (smaller, for a smoke run)
 """
@@ -38,6 +43,7 @@ from fastcore.script import call_parse
 from fastai.vision.all import (Callback, ImageDataLoaders, Resize, accuracy, set_seed, vision_learner)
 from kaggle_kit.datasets import make_whales
 from kaggle_kit.resize import ProgressiveResize
+from verdict import verdict
 
 warnings.filterwarnings('ignore')
 
@@ -137,9 +143,16 @@ def main(final:int=128, # image size of the fixed run (and the final size of the
         per_seed = ' '.join(f'{p[-1][0]/f[-1][0]:.3f}' for p, f in zip(curves[k], curves['fixed']))
         print(f'{k:5s} (final acc {means[k][-1][2]/n_valid:.4f}, {round(means[k][-1][2]*seeds)} correct) / fixed -> ' + '; '.join(res)
               + f'; training pixels {px[k]/px["fixed"]:.3f}; whole fit wall per seed {per_seed}')
+    for k in modes:
+        p, f = time_to(means[k], target, 0), time_to(means['fixed'], target, 0)
+        whole = means[k][-1][0] / means['fixed'][-1][0]
+        verdict(f"time to the fixed run's accuracy <= 0.75x ({k})", bool(p) and p/f <= 0.75,
+                f'{p/f:.3f}x wall, whole fit {whole:.3f}x' if p else
+                f'target not reached: best {round(max((o[2] for o in means[k] if o[2] is not None), default=0)*seeds)} vs '
+                f'{round(target*seeds)} correct images over the seeds; whole fit {whole:.3f}x', '<= 0.75x')
 
     # overhead at constant size: with initial=1. the callback only does its own bookkeeping
-    if not overhead_repeats: return
+    if not overhead_repeats: print('VERDICT overhead <= 2%: not measured (--overhead-repeats 0)'); return
     small = 48
     path = make_whales(tmp/'whales48', size=small)
     per, cost = {k: [] for k in ('none', 'batch', 'items')}, {}
@@ -156,3 +169,7 @@ def main(final:int=128, # image size of the fixed run (and the final size of the
         print(f'overhead {k:5s} at constant {small} px: the callback\'s per-batch events take {ev*1e6:.0f} us = '
               f'{ev/base:.3%} of a {base*1e3:.1f} ms batch; end to end, training cpu per batch with / without: '
               f'ratio of the fastest runs {min(per[k])/base:.4f}, per-round ratios {" ".join(f"{r:.3f}" for r in ratios)}')
+    for k in ('batch', 'items'):
+        ev = statistics.median(cost[k])
+        verdict(f'overhead <= 2% ({k})', ev/base <= 0.02,
+                f'{ev/base:.3%} of a batch, events timed directly; end to end {min(per[k])/base:.3f}x', '<= 2%')

@@ -13,7 +13,7 @@ from fastcore.basics import store_attr
 from fastai.callback.core import Callback, CancelFitException
 from fastai.callback.tracker import TrackerCallback
 from fastai.learner import Learner
-from .env import SessionClock, platform as _platform
+from .env import SessionClock, get_paths
 
 # %% auto #0
 __all__ = ['CheckpointError', 'atomic_write', 'save_checkpoint', 'load_checkpoint', 'rng_states', 'set_rng_states',
@@ -205,13 +205,26 @@ def _pos(p:Path):
     try: return tuple(int(x) for x in Path(p).stem.split('-')[1:4])
     except ValueError: return None
 
-def default_search(path:Path, env=None) -> list:
-    "On Kaggle, where a previous notebook version's copy of the run folder `path` appears once attached as input."
-    path = Path(path).absolute()
-    if _platform(env) != 'kaggle': return []
-    try: rel = path.relative_to('/kaggle/working')
-    except ValueError: rel = Path(path.name)
-    return sorted(glob.glob(f'/kaggle/input/*/{rel}')) + sorted(glob.glob(f'/kaggle/input/*/*/{rel}'))
+def _run_name(path:Path, working:Path) -> Path:
+    "What names a run wherever it is copied: its path inside `working`, else its last two parts (`<run>/fold_<k>`)."
+    try: return path.relative_to(working)
+    except ValueError: return Path(*path.parts[-2:])
+
+def default_search(path:Path, # the run folder given to `TimedCheckpoint`
+                   env=None, # environment mapping; `os.environ` by default
+                   kaggle_root='/kaggle', # Kaggle's mount point: attached outputs are under `input/`
+                   drive='/content/drive/MyDrive', # where Colab mounts Google Drive
+                  ) -> list:
+    "Earlier copies of the run folder `path`: on Kaggle in attached outputs under `/kaggle/input`, on Colab on Drive."
+    path, p = Path(path).absolute(), get_paths(env=env, kaggle_root=kaggle_root, drive=drive, warn=False)
+    rel = _run_name(path, p.working)
+    if p.platform == 'kaggle':
+        pats = ['*', *(['*/*'] if len(rel.parts) > 1 else [])]   # a bare `fold_0` only at an output's top
+        base, rel = glob.escape(str(p.input)), glob.escape(str(rel))
+        return [Path(d) for pat in pats for d in sorted(glob.glob(f'{base}/{pat}/{rel}'))]
+    if p.platform == 'colab' and p.persistent.is_relative_to(drive) and not path.is_relative_to(drive):
+        return [d for d in [p.persistent/rel] if d.is_dir()]   # Drive mounted, and the run folder elsewhere
+    return []
 
 def find_checkpoint(path:Path, search:list=()) -> tuple|None:
     "`(file, state)` of the furthest valid checkpoint in `path` and the `search` folders, or None."
@@ -224,7 +237,12 @@ def find_checkpoint(path:Path, search:list=()) -> tuple|None:
 # %% ../nbs/06_checkpoint.ipynb #e5b60293
 class SessionLimitReached(Exception):
     "Raised at the end of a `fit` that `TimedCheckpoint` stopped for the session limit; the state is saved."
-    def _render_traceback_(self): return [str(self)]   # Jupyter shows the message only, no traceback
+    def __init__(self, msg=''): super().__init__(msg); self.msg = msg
+    # fastai's Callback rewrites `e.args` of whatever a callback raises, to prefix where it came from: the message of
+    # a clean stop is the kit's own, in `str(e)`, in Jupyter (`_render_traceback_`), and when pickled to another rank
+    args = property(lambda self: (self.msg,), lambda self, v: None)
+    def __str__(self): return self.msg
+    def _render_traceback_(self): return [self.msg]   # Jupyter shows the message only, no traceback
 
 class _EpochOffset(Callback):
     "fastai's loop counts epochs from 0: make a resumed `fit` see epochs `start..n_epoch-1` and the full `n_epoch`."
@@ -242,7 +260,7 @@ class TimedCheckpoint(Callback):
         keep:int=2, # newest checkpoints kept
         at_epoch_end:bool=True, # also save after every epoch
         budget:bool=True, # stop cleanly before the session limit
-        clock:SessionClock=None, # session clock; default `SessionClock()`: the platform's limit from the process start
+        clock:SessionClock=None, # session clock; default `SessionClock()`: the platform's limit from the session's start
         margin:float=5, # minutes kept free before the limit
         search:list=None, # more folders holding checkpoints of this run; default `default_search(path)`
         config:dict=None, # what defines the run (fold, lr, size...), part of the fingerprint
@@ -270,7 +288,8 @@ class TimedCheckpoint(Callback):
         found = find_checkpoint(self.dir, default_search(self.dir) if self.search is None else self.search)
         if found: self._load(*found)
         if self.budget and self.learn.n_epoch and self.clock.remaining < self.margin*60:
-            self._stop('with no session time left to train')
+            st = self._resume or {'epoch': 0, 'iter': 0}   # where training would have started
+            self._stop('with no session time left to train', st['epoch'], st['iter'])
         self._status('running')
 
     def _load(self, f, st):
@@ -321,7 +340,7 @@ class TimedCheckpoint(Callback):
         last = self.iter + 1 == self.n_iter
         nxt = self._t_batch + (self._t_valid or self._t_batch*len(self.dls.valid)) * last
         if self.budget and self.clock.remaining < nxt + self._t_save + self.margin*60:
-            self._save(); self._stop('for the session limit')
+            self._save(); self._stop('for the session limit', self.epoch, self.iter + 1)
         elif now - self._last >= self.every*60: self._save()
 
     def before_validate(self): self._tv = time.time()
@@ -336,7 +355,7 @@ class TimedCheckpoint(Callback):
             t_epoch = self._t_batch*self.n_iter + (self._t_valid or 0)
             if self.clock.remaining < t_epoch + self._t_save + self.margin*60:
                 if not self.at_epoch_end: self._save(epoch_end=True)
-                self._stop('for the session limit')
+                self._stop('for the session limit', self.epoch + 1, 0)
 
     def after_fit(self):
         if not self.active: return
@@ -396,15 +415,16 @@ def _status(self:TimedCheckpoint, state, **kw):
     except OSError as ex: self._error = (self.dir/'status.json', ex)
 
 @patch
-def _stop(self:TimedCheckpoint, why):
+def _stop(self:TimedCheckpoint, why, epoch, batch):
+    "End `fit` cleanly; training continues at `epoch` (from 0) after `batch` batches of it."
     self.wait(); self._report_error()
     left = self.clock.remaining/60
-    where = (f"fit {self.fit_idx}, epoch {getattr(self.learn, 'epoch', 0)+1}/{self.total}, "
-             f"batch {getattr(self.learn, 'iter', -1)+1}/{self.n_iter}")
-    self.stopped = (f"Stopped {why} at {where}, {left:.1f} min before the limit. The state is saved in {self.path}"
-                    f"{' (' + self.saved.name + ')' if self.saved else ''}. Run the same cell or command again, in a new "
+    left = f"{left:.1f} min before the limit" if left >= 0 else f"{-left:.1f} min past the limit"
+    where = f"fit {self.fit_idx}, epoch {epoch+1}/{self.total}, batch {batch}/{self.n_iter}"
+    saved = f"The state is saved in {self.path} ({self.saved.name})" if self.saved else f"Nothing is saved in {self.path} yet"
+    self.stopped = (f"Stopped {why} at {where}, {left}. {saved}. Run the same cell or command again, in a new "
                     "session if need be, and training continues exactly from here.")
-    self._status('stopped', reason=why, where=where)
+    self._status('stopped', reason=why, where=where, epoch=epoch, message=self.stopped)
     raise CancelFitException()
 
 def _wandb_id():

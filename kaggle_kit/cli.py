@@ -1,4 +1,4 @@
-"""`kaggle-kit demo`: the whole kit on the embedded data, from a terminal or a notebook cell.
+"""`kaggle-kit demo`: the whole kit on the embedded data; `kaggle-kit bundle`: the kit's wheels for an offline Kaggle kernel.
 
 Docs: https://kaggle-kit.github.io/kaggle-kit/cli.html.md"""
 
@@ -6,12 +6,14 @@ Docs: https://kaggle-kit.github.io/kaggle-kit/cli.html.md"""
 
 # %% ../nbs/10_cli.ipynb #75059299
 from __future__ import annotations
-import sys, json, time, contextlib
+import sys, re, json, time, shutil, fnmatch, platform, tempfile, contextlib, subprocess
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastcore.script import anno_parser
 from fastai.vision.all import Normalize, imagenet_stats
-from .env import seed_everything, SessionClock
+from packaging.requirements import Requirement
+import kaggle_kit
+from .env import seed_everything, SessionClock, get_paths
 from .folds import add_folds
 from .data import get_dls, SeededDLCallback, CrossEntropyLossKnown, default_train_tfms
 from .metrics import NewWhaleCallback, AccuracyKnown, find_threshold, map_at_k
@@ -23,10 +25,10 @@ from .infer import topk_submission, save_submission
 from .datasets import make_whales, NEW_WHALE
 
 # %% auto #0
-__all__ = ['demo', 'main']
+__all__ = ['DEFAULT_EXCLUDE', 'INSTALL_OFFLINE', 'demo', 'CommandError', 'is_excluded', 'bundle_reqs', 'bundle', 'main']
 
 # %% ../nbs/10_cli.ipynb #2bd129dc
-def demo(out:str='demo_out', # run folder: data, folds, checkpoints, predictions, submission
+def demo(out:str=None, # run folder; default `demo_out` locally, `get_paths().persistent/'demo'` on Kaggle and Colab
          folds:int=2, # how many folds to train (of max(folds, 2))
          epochs:int=30, # epochs per fold
          arch:str='test_resnet', # timm architecture (a tiny `test_*` model trains in seconds on a CPU)
@@ -43,7 +45,7 @@ def demo(out:str='demo_out', # run folder: data, folds, checkpoints, predictions
          quiet:bool=False, # no progress bars
         ) -> dict:
     "Folds, training, OOF threshold and a checked submission on the embedded whale-style data."
-    out, t0 = Path(out), time.time()
+    out, t0 = _out(out), time.time()
     data = make_whales(out/'data', seed=seed)
     df = add_folds(pd.read_csv(data/'train.csv'), 'stratified', n_folds=max(folds, 2), label='Id', id_col='Image', seed=seed)
     df.to_csv(out/'folds.csv', index=False)
@@ -84,6 +86,14 @@ def demo(out:str='demo_out', # run folder: data, folds, checkpoints, predictions
     _print_summary(rep, res, out)
     return res
 
+def _out(out):
+    "The demo's run folder: `out` when given; else on Kaggle and Colab the persistent place (Drive, /kaggle/working), said aloud."
+    if out is not None: return Path(out)
+    p = get_paths()
+    if p.platform == 'local': return Path('demo_out')
+    print(f"kaggle-kit demo: run folder {p.persistent/'demo'} ({p.platform}'s persistent storage; --out to change)")
+    return p.persistent/'demo'
+
 def _tta(learn, dl):
     "fastai's TTA (the training augmentation, 4 draws): digits are not flip-invariant, so no dihedral TTA here."
     return learn.tta(dl=dl, n=4)   # `SeededDLCallback` seeds each pass from its TTA index: exact on resume
@@ -115,8 +125,107 @@ def _print_summary(rep, res, out):
     print(f"test MAP@5 with thresholding:    {res['test_map5']:.4f}")
     print(f"submission: {out/'submission.csv'} (checked against sample_submission.csv); weights: {out}/fold_*/model.pth")
 
+# %% ../nbs/10_cli.ipynb #21eba363
+DEFAULT_EXCLUDE = ('torch', 'torchvision', 'torchaudio', 'triton', 'nvidia-*', 'cuda-*')   # the image's GPU stack
+
+class CommandError(Exception):
+    "A failure a command explains itself (a bad argument, a failed pip step): `main` prints it without a traceback."
+
+def _canon(name): return re.sub(r'[-_.]+', '-', name).lower()
+
+def is_excluded(name:str, # a distribution name, in any spelling (`Nvidia_cuDNN.cu13`)
+                exclude=DEFAULT_EXCLUDE, # names or `*` patterns
+               ) -> bool:
+    "Whether `name` matches one of `exclude`, comparing PEP 503 normalized names."
+    return any(fnmatch.fnmatchcase(_canon(name), _canon(p)) for p in exclude)
+
+def bundle_reqs(report:dict, # `pip install --dry-run --report` JSON: what installing `root` would install
+                exclude=DEFAULT_EXCLUDE, # packages the image owns: left out, with what only they need
+                root:str='kaggle-kit', # the distribution the walk starts from
+               ) -> dict:
+    "Name → version of what `root` needs (itself included), walking `Requires-Dist` but never into an excluded package."
+    items = {_canon(i['metadata']['name']): i['metadata'] for i in report['install']}
+    keep, todo, seen = {}, [(_canon(root), '')], set()
+    while todo:
+        name, extra = todo.pop()
+        if (name, extra) in seen or name not in items or is_excluded(name, exclude): continue
+        seen.add((name, extra)); meta = items[name]
+        keep[meta['name']] = meta['version']
+        for s in meta.get('requires_dist', []):
+            r = Requirement(s)
+            if extra and r.marker is None: continue   # walked already, for the base requirements
+            if r.marker is None or r.marker.evaluate({'extra': extra}): todo += [(_canon(r.name), e) for e in ('', *r.extras)]
+    return keep
+
+# %% ../nbs/10_cli.ipynb #ba4a453d
+def bundle(dest:str, # folder to write (new or empty), e.g. /kaggle/working/kaggle-kit-wheels
+           kit:str=None, # the kit to bundle: a wheel, a source folder or a pip requirement; default: the installed kit's source tree, else kaggle-kit==<its version>
+           exclude:str='', # more packages the target image owns, comma-separated, `*` allowed (on top of torch, torchvision, torchaudio, triton, nvidia-*, cuda-*)
+           timeout:float=1800, # seconds each pip step may take
+          ) -> dict:
+    "Wheels of the kit and its dependencies, without the image's GPU stack, for `pip install --no-index` offline."
+    spec, dest = _kit_spec(kit), _check_dest(dest)
+    excl = DEFAULT_EXCLUDE + tuple(s.strip() for s in exclude.split(',') if s.strip())
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        _pip('wheel', '--no-deps', '-w', tmp/'kit', spec, timeout=timeout, what=f'kit: building the wheel of {spec}')
+        whl = next((tmp/'kit').glob('kaggle_kit-*.whl'), None)
+        if whl is None: raise CommandError(f'kit: {spec} gave no kaggle_kit wheel')
+        _pip('install', '--dry-run', '--ignore-installed', '--quiet', '--report', tmp/'report.json', whl, timeout=timeout,
+             what='resolving the dependencies')
+        report = json.loads((tmp/'report.json').read_text())
+        keep = {n: v for n, v in bundle_reqs(report, excl).items() if _canon(n) != 'kaggle-kit'}
+        if keep: _pip('wheel', '--no-deps', '-w', tmp/'kit', *[f'{n}=={v}' for n, v in sorted(keep.items())], timeout=timeout,
+                      what='downloading and building the dependency wheels')
+        wheels = sorted((tmp/'kit').glob('*.whl'))
+        for f in wheels: shutil.move(f, dest/f.name)
+    left = sorted({i['metadata']['name'] for i in report['install']} - set(keep) - {'kaggle-kit'})
+    mb = sum((dest/f.name).stat().st_size for f in wheels) / 2**20
+    (dest/'install.txt').write_text(_install_txt(len(wheels), mb, excl, left))
+    print(f'wrote {len(wheels)} wheels ({mb:.1f} MB) and install.txt to {dest}; left to the image: {", ".join(left) or "nothing"}')
+    print(f'offline install: {INSTALL_OFFLINE}')
+    return dict(dest=str(dest), wheels=[f.name for f in wheels], mb=mb, left_out=left)
+
+INSTALL_OFFLINE = '!pip install -q --no-index --find-links /kaggle/input/<dataset> kaggle-kit'
+
+def _kit_spec(kit):
+    "What `pip wheel` builds the kit from: `kit`, else the installed kit's source tree, else this version from the index."
+    if kit is None:
+        src = Path(kaggle_kit.__file__).resolve().parent.parent
+        return str(src) if (src/'pyproject.toml').is_file() else f'kaggle-kit=={kaggle_kit.__version__}'
+    if kit.endswith('.whl') and not Path(kit).is_file(): raise CommandError(f'kit: no wheel file at {kit}')
+    return str(Path(kit).resolve()) if Path(kit).exists() else kit
+
+def _check_dest(dest):
+    dest = Path(dest).expanduser()
+    if dest.exists() and not dest.is_dir(): raise CommandError(f'dest: {dest} is a file, not a folder')
+    if dest.is_dir() and any(dest.iterdir()): raise CommandError(f'dest: {dest} is not empty (its files would be bundled too); give a new or empty folder')
+    try: dest.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise CommandError(f'dest: cannot create {dest}: {e.strerror}') from None
+    return dest
+
+# %% ../nbs/10_cli.ipynb #1dc1e5b6
+def _pip(*args, timeout, what):
+    "`python -m pip ARGS` in this environment, in a subprocess; a `CommandError` saying `what` failed, or timed out."
+    cmd = [sys.executable, '-m', 'pip', *map(str, args)]
+    try: r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired: raise CommandError(f'{what}: pip took longer than {timeout:.0f} s (timeout)') from None
+    if r.returncode: raise CommandError(f'{what}: pip failed (exit {r.returncode})\n$ {" ".join(cmd)}\n{r.stderr[-3000:]}')
+    return r
+
+def _install_txt(n, mb, excl, left):
+    return f"""kaggle-kit {kaggle_kit.__version__}: {n} wheels ({mb:.0f} MB) for an install without internet.
+Built with Python {platform.python_version()} on {sys.platform} {platform.machine()}: install on the same Python version.
+Never bundled, so the image's own builds stay: {', '.join(excl)}
+Left out here: {', '.join(left) or 'nothing'}
+
+Upload this folder as a Kaggle dataset, attach it to the notebook, and run (<dataset>: the dataset's folder name):
+
+{INSTALL_OFFLINE}
+"""
+
 # %% ../nbs/10_cli.ipynb #a2ddd25b
-_commands = {'demo': demo}
+_commands = {'demo': demo, 'bundle': bundle}
 
 def main(argv=None):
     "Entry point of the `kaggle-kit` console script."
@@ -127,5 +236,8 @@ def main(argv=None):
     cmd = _commands[argv[0]]
     args = vars(anno_parser(cmd, prog=f'kaggle-kit {argv[0]}').parse_args(argv[1:]))
     args.pop('pdb', None); args.pop('xtra', None)
-    cmd(**args)
+    try: cmd(**args)
+    except CommandError as e:
+        print(f'kaggle-kit {argv[0]}: error: {e}', file=sys.stderr)
+        return 2
     return 0

@@ -15,6 +15,8 @@ import numpy as np, pandas as pd, torch, torch.distributed as dist
 from fastcore.basics import store_attr
 from fastprogress.fastprogress import progress_bar
 from fastai.learner import Learner
+from .env import seed_everything
+from .folds import check_folds
 from .data import get_test_dl
 from .metrics import find_threshold, accuracy_known, IGNORE_IDX
 from .checkpoint import TimedCheckpoint, SessionLimitReached, atomic_write
@@ -113,10 +115,13 @@ def run_cv(df:pd.DataFrame, # training rows with a fold column
            fold_col:str='fold', # fold column
            ckpt_kwargs:dict=None, # `TimedCheckpoint` arguments (every, keep, clock, margin...)
            config:dict=None, # what defines the run, stored in config.json and in the checkpoints' fingerprint
+           seed:int=42, # each fold starts from `seed_everything(seed + fold)`; None leaves the random state alone
           ) -> pd.DataFrame:
     "Train, predict and score each fold once; finished folds are skipped and an interrupted one resumes."
     path = Path(path); path.mkdir(parents=True, exist_ok=True)
-    folds = sorted(int(f) for f in df[fold_col].unique() if f != -1) if folds is None else list(folds)
+    all_folds = check_folds(df, fold_col)   # a stray 7 or -2 is an error naming its rows, never an extra fold
+    folds = all_folds if folds is None else list(folds)
+    if bad := [f for f in folds if f not in all_folds]: raise ValueError(f"folds {bad} are not in column '{fold_col}' (it has {all_folds})")
     predict = predict or (lambda learn, dl: learn.get_preds(dl=dl))
     with _procs() as grp:
         _on_rank0(lambda: _check_config(path, config), grp)
@@ -124,11 +129,12 @@ def run_cv(df:pd.DataFrame, # training rows with a fold column
         mine, stopped = folds[rank::world], None
         for fold in progress_bar(mine, leave=False) if len(mine) > 1 else mine:
             fdir = path/f'fold_{fold}'
-            if (fdir/'done.json').exists(): continue
+            if stopped or (fdir/'done.json').exists(): continue   # not `break`: the bar of folds ends, and is cleared
             with _solo():
+                if seed is not None: seed_everything(seed + fold)
                 learn = learner_fn(fold)
                 try: fit_fn(learn, [TimedCheckpoint(fdir, config={**(config or {}), 'fold': fold}, **(ckpt_kwargs or {}))])
-                except SessionLimitReached as e: stopped = e; break
+                except SessionLimitReached as e: stopped = e; continue
                 _finish_fold(learn, fold, fdir, df, predict, test_df, test_folder, fn_col, fold_col)
         _wait_for_all(stopped, grp)
         return _on_rank0(lambda: cv_report(path, folds), grp)

@@ -6,7 +6,7 @@ Docs: https://kaggle-kit.github.io/kaggle-kit/env.html.md"""
 
 # %% ../nbs/00_env.ipynb #9ad9426e
 from __future__ import annotations
-import os, sys, time, random, warnings, re, hashlib
+import os, sys, time, random, warnings, re, hashlib, math, importlib.util
 from pathlib import Path
 from dataclasses import dataclass
 import numpy as np, torch
@@ -14,16 +14,27 @@ from fastcore.basics import store_attr
 from fastai.torch_core import set_seed
 
 # %% auto #0
-__all__ = ['platform', 'Paths', 'get_paths', 'process_start_time', 'SessionClock', 'seed_everything', 'fetch_file', 'wandb_key',
-           'wandb_init']
+__all__ = ['platform', 'Paths', 'get_paths', 'process_start_time', 'session_start_time', 'SessionClock', 'seed_everything',
+           'fetch_file', 'wandb_key', 'wandb_init']
 
 # %% ../nbs/00_env.ipynb #4e4d56a2
-def platform(env=None) -> str:
-    "'kaggle', 'colab' or 'local', from the environment variables those platforms set."
+def _has_module(name):
+    "Is `name` imported, or importable from `sys.path`? (`find_spec` locates it without running it.)"
+    if name in sys.modules: return True
+    try: return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError): return False
+
+def platform(env=None, # environment variables; `os.environ` by default
+             kaggle_root='/kaggle', # Kaggle's mount point: `input/` and `working/` in it mark a Kaggle kernel
+            ) -> str:
+    "'kaggle', 'colab' or 'local': from the platforms' environment variables, else their own modules and folders."
     env = os.environ if env is None else env
     if 'KAGGLE_KERNEL_RUN_TYPE' in env or 'KAGGLE_URL_BASE' in env: return 'kaggle'
     if 'COLAB_RELEASE_TAG' in env or 'COLAB_GPU' in env or 'COLAB_JUPYTER_IP' in env: return 'colab'
-    return 'local'
+    if _has_module('google.colab'): return 'colab'
+    if 'kaggle_secrets' in sys.modules or 'kaggle_web_client' in sys.modules: return 'kaggle'
+    root = Path(kaggle_root)
+    return 'kaggle' if (root/'input').is_dir() and (root/'working').is_dir() else 'local'
 
 # %% ../nbs/00_env.ipynb #eb5ca72f
 @dataclass
@@ -40,10 +51,11 @@ def get_paths(comp:str=None, # competition slug, e.g. 'humpback-whale-identifica
               drive='/content/drive/MyDrive', # where Colab mounts Google Drive
               local_root='.', # base folder when running locally
               project='kaggle-kit', # sub-folder for persistent files
+              warn:bool=True, # warn when Colab's Drive is not mounted
              ) -> Paths:
     "Input, working and persistent folders for this platform; warns when checkpoints would die with the runtime."
     env = os.environ if env is None else env
-    plat = platform(env)
+    plat = platform(env, kaggle_root)
     comp = comp or ''
     if plat == 'kaggle':
         root = Path(kaggle_root)
@@ -53,8 +65,8 @@ def get_paths(comp:str=None, # competition slug, e.g. 'humpback-whale-identifica
         if drive.is_dir(): persistent = drive/project
         else:
             persistent = content/project
-            warnings.warn(f"Google Drive is not mounted: checkpoints go to {persistent}, which dies with the runtime. "
-                          "Mount it first: `from google.colab import drive; drive.mount('/content/drive')`.")
+            if warn: warnings.warn(f"Google Drive is not mounted: checkpoints go to {persistent}, which dies with the "
+                                   "runtime. Mount it first: `from google.colab import drive; drive.mount('/content/drive')`.")
         return Paths(plat, content/comp, content, persistent)
     root = Path(local_root)
     return Paths(plat, root/'input'/comp, root/'working', root/'working')
@@ -62,37 +74,65 @@ def get_paths(comp:str=None, # competition slug, e.g. 'humpback-whale-identifica
 # %% ../nbs/00_env.ipynb #8c88aef9
 _limits_h = {'kaggle': 12., 'colab': 12., 'local': float('inf')}
 
-def process_start_time() -> float:
-    "Unix time at which this process started (Linux `/proc`), else the time this module was imported."
+def _proc_start(pid) -> float|None:
+    "Unix time at which process `pid` started, from Linux's `/proc`; None when that cannot be read."
     try:
-        stat = Path('/proc/self/stat').read_text()
+        stat = Path(f'/proc/{pid}/stat').read_text()
         ticks = int(stat[stat.rindex(')')+2:].split()[19])
         btime = next(int(l.split()[1]) for l in Path('/proc/stat').read_text().splitlines() if l.startswith('btime'))
         return btime + ticks/os.sysconf('SC_CLK_TCK')
-    except (OSError, ValueError, StopIteration): return _import_time
+    except (OSError, ValueError, StopIteration): return None
+
+def process_start_time() -> float:
+    "Unix time at which this process started (Linux `/proc`), else the time this module was imported."
+    return _proc_start('self') or _import_time
 
 _import_time = time.time()
+
+def _env_number(env, name, inf_ok=False) -> float|None:
+    "The positive number in the environment variable `name`, None when unset or empty; an error naming it otherwise."
+    v = str(env.get(name, '')).strip()
+    if not v: return None
+    try: x = float(v)
+    except ValueError: x = math.nan
+    if not x > 0 or (math.isinf(x) and not inf_ok):
+        raise ValueError(f"{name}={v!r} is not a positive number{' (or inf for no limit)' if inf_ok else ''}.")
+    return x
+
+def session_start_time(env=None, # environment mapping; `os.environ` by default
+                      ) -> float:
+    "When the session began: `KAGGLE_KIT_SESSION_START`, else the container's start (Kaggle, Colab) or this process's."
+    env = os.environ if env is None else env
+    start = _env_number(env, 'KAGGLE_KIT_SESSION_START')
+    if start is not None:
+        if start > time.time() + 60: raise ValueError(f"KAGGLE_KIT_SESSION_START={env['KAGGLE_KIT_SESSION_START']!r} "
+                                                      "is in the future: it must be a Unix time in seconds (`date +%s`).")
+        return start
+    return (platform(env) != 'local' and _proc_start(1)) or process_start_time()
 
 # %% ../nbs/00_env.ipynb #81cce230
 class SessionClock:
     "When this session started, its time limit, and the time remaining (all in seconds)."
     def __init__(self,
-        limit_h:float=None, # session limit in hours; default from `KAGGLE_KIT_SESSION_HOURS`, else by platform
-        start:float=None,   # Unix start time; default from `KAGGLE_KIT_SESSION_START`, else process start
+        limit_h:float=None, # hours; None: `KAGGLE_KIT_SESSION_HOURS`, else the platform's limit. `inf`: no limit
+        start:float=None,   # Unix start time; None: the session's start, or this process's for a `limit_h` budget
         env=None,           # environment mapping; `os.environ` by default
     ):
         env = os.environ if env is None else env
-        if limit_h is None: limit_h = float(env.get('KAGGLE_KIT_SESSION_HOURS', _limits_h[platform(env)]))
-        if start is None: start = float(env.get('KAGGLE_KIT_SESSION_START', 0)) or process_start_time()
-        if limit_h <= 0: raise ValueError(f"limit_h must be positive, got {limit_h}")
+        session_h = _env_number(env, 'KAGGLE_KIT_SESSION_HOURS', inf_ok=True) or _limits_h[platform(env)]
+        end = math.inf
+        if limit_h is None: limit_h, start = session_h, session_start_time(env) if start is None else start
+        elif start is None:   # a budget for this process, which never outlasts the platform's session
+            s0 = session_start_time(env)
+            start, end = s0 if _env_number(env, 'KAGGLE_KIT_SESSION_START') else process_start_time(), s0 + session_h*3600
+        if not limit_h > 0: raise ValueError(f"limit_h must be positive (inf for no limit), got {limit_h}")
         self.limit, self.start = limit_h*3600, start
+        self.deadline = min(start + self.limit, end)   # Unix time at which the session ends
 
     @property
     def elapsed(self) -> float: return time.time() - self.start
     @property
-    def remaining(self) -> float: return self.limit - self.elapsed
-    @property
-    def deadline(self) -> float: return self.start + self.limit
+    def remaining(self) -> float: return self.deadline - time.time()
     def __repr__(self):
         h = lambda s: 'unlimited' if s == float('inf') else f'{s/3600:.2f} h'
         return f'SessionClock(elapsed={h(self.elapsed)}, limit={h(self.limit)}, remaining={h(self.remaining)})'

@@ -6,16 +6,19 @@ Docs: https://kaggle-kit.github.io/kaggle-kit/folds.html.md"""
 
 # %% ../nbs/01_folds.ipynb #4034d5cf
 from __future__ import annotations
-import warnings
+import numbers, warnings
 import numpy as np, pandas as pd, matplotlib.pyplot as plt
 from scipy import sparse
-from fastcore.basics import store_attr
 from fastcore.meta import delegates
-from sklearn.model_selection import BaseCrossValidator, KFold, StratifiedKFold, GroupKFold
+from sklearn.model_selection import KFold, StratifiedKFold, GroupKFold
+from sklearn.model_selection._split import _BaseKFold, GroupsConsumerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import column_or_1d
 from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
 
 # %% auto #0
-__all__ = ['EvenStratifiedGroupKFold', 'add_folds', 'fold_report', 'plot_folds']
+__all__ = ['EvenStratifiedGroupKFold', 'add_folds', 'check_folds', 'fold_report', 'plot_folds']
 
 # %% ../nbs/01_folds.ipynb #f0b95abd
 def _unique_inv(a):
@@ -53,18 +56,30 @@ def _even_folds(y, groups, n_folds:int, seed:int=42):
         f = np.lexsort((S, cost))[0] if ok.any() else S.argmin()
         fold[i] = f; S[f] += s; F[f, ks] += cs
     return fold[g]
+def _class_target(y, n_splits:int):
+    "`y` as a 1-d array of classes, refused and warned about as `StratifiedGroupKFold` does"
+    y = np.asarray(y)
+    if (kind := type_of_target(y)) not in ('binary', 'multiclass'):
+        raise ValueError(f"Supported target types are: ('binary', 'multiclass'). Got {kind!r} instead.")
+    y = column_or_1d(y); n = np.bincount(_unique_inv(y)[1])
+    if (n < n_splits).all(): raise ValueError(f'n_splits={n_splits} cannot be greater than the number of members in each class.')
+    if n.min() < n_splits: warnings.warn(f'The least populated class in y has only {n.min()} members, which is less than n_splits={n_splits}.', UserWarning)
+    return y
 
 # %% ../nbs/01_folds.ipynb #0e3e38f8
-class EvenStratifiedGroupKFold(BaseCrossValidator):
+class EvenStratifiedGroupKFold(GroupsConsumerMixin, _BaseKFold):
     "`StratifiedGroupKFold` with fold sizes as even as the groups allow, deterministic and independent of row order"
     def __init__(self,
-        n_splits:int=5,       # number of folds
-        random_state:int=42,  # orders groups of equal size
-    ): store_attr()
-    def get_n_splits(self, X=None, y=None, groups=None): return self.n_splits
+        n_splits:int=5,       # number of folds, at least 2
+        random_state:int=42,  # orders groups of equal size; None or a `RandomState`: another order at every `split`
+    ): super().__init__(n_splits, shuffle=True, random_state=random_state)
     def _iter_test_indices(self, X=None, y=None, groups=None):
         if y is None or groups is None: raise ValueError('EvenStratifiedGroupKFold.split needs y and groups')
-        f = _even_folds(y, groups, self.n_splits, self.random_state)
+        y, seed = _class_target(y, self.n_splits), self.random_state
+        if (n := len(_unique_inv(groups)[0])) < self.n_splits:
+            raise ValueError(f'Cannot have number of splits n_splits={self.n_splits} greater than the number of groups: {n}.')
+        if not isinstance(seed, numbers.Integral): seed = check_random_state(seed).randint(2**31)
+        f = _even_folds(y, groups, self.n_splits, seed)
         for i in range(self.n_splits): yield np.flatnonzero(f == i)
 
 # %% ../nbs/01_folds.ipynb #72ade8ff
@@ -82,24 +97,42 @@ def _tags(d, label, bins:int=10, multi:bool=False):
     return y
 
 # %% ../nbs/01_folds.ipynb #84311b97
+def _whole(tags, unit):
+    "Positions of the rows of the classes whose rows all share one value of `unit` (an int per row)"
+    c = pd.factorize(tags)[0]
+    n = pd.Series(unit[tags.index]).groupby(c).nunique()
+    return np.unique(tags.index[np.isin(c, n.index[n == 1])])
+
+def _with_groups(rows, g, n:int):
+    "Mask of `rows` out of `n`, widened to whole groups of `g`"
+    m = np.zeros(n, bool); m[rows] = True
+    return m if g is None else np.isin(g, g[m])
+
 def _keep(tags, g, n:int, n_folds:int, rare:str, label):
-    "Mask of the `n` rows that get a fold, after the `rare` rule; warns when some class has fewer than `n_folds` rows"
+    "Mask of the `n` rows that get a fold after the `rare` rule, and what the rule did ('' when nothing)"
     keep = np.ones(n, bool)
-    if tags is None: return keep
+    if tags is None: return keep, ''
     if not len(tags): raise ValueError(f'label {label!r} holds no classes')
     small = tags[tags.map(tags.value_counts()).to_numpy() < n_folds]
     if len(small) == len(tags): raise ValueError(f"every class of label {label!r} has fewer than n_folds={n_folds} rows: use strategy='kfold' or fewer folds")
-    if not len(small): return keep
-    rows = np.unique(small.index)
     k = small.nunique()
-    msg = f"{len(rows)} rows in {k} class{'es' if k > 1 else ''} of {label!r} with fewer than n_folds={n_folds} rows each"
-    if rare == 'spread': msg += "; rare='spread' spreads them over folds: validated, with few or none of their class in training"
-    else:
-        keep[rows] = False
-        if g is not None: keep &= ~np.isin(g, g[rows])         # whole groups, or a group would straddle train and valid
-        msg += f"; rare='train' gives {(~keep).sum()} rows fold -1: always in training, never validated"
-    warnings.warn(msg, stacklevel=3)
-    return keep
+    msg = f"{len(np.unique(small.index))} rows in {k} class{'es' if k > 1 else ''} of {label!r} with fewer than n_folds={n_folds} rows each" if k else ''
+    if rare == 'spread': return keep, msg and msg + "; rare='spread' spreads them over folds: validated, with few or none of their class in training"
+    rows = np.unique(small.index) if rare == 'train' else _whole(tags, np.arange(n) if g is None else _unique_inv(g)[1])
+    keep = ~_with_groups(rows, g, n)                            # whole groups, or a group would straddle train and valid
+    if rare == 'train' and k: msg += f"; rare='train' gives {(~keep).sum()} rows fold -1: always in training, never validated"
+    return keep, msg
+
+# %% ../nbs/01_folds.ipynb #15ad683c
+def _seen(tags, g, f, n_folds:int, label, msg:str):
+    "Folds `f` with the classes that only one fold holds sent to -1 (groups whole), and `msg` completed"
+    f = np.where(_with_groups(_whole(tags, f), g, len(f)), -1, f)
+    if missing := sorted(set(range(n_folds)) - set(f)):
+        raise ValueError(f"rare='seen' leaves fold(s) {missing} empty: every class there is in no other fold; use fewer folds or rare='spread'")
+    if not (n := (f == -1).sum()): return f, msg
+    k = pd.Series(f[tags.index] == -1).groupby(pd.factorize(tags)[0]).all().sum()
+    return f, (msg + '; ' if msg else '') + (f"rare='seen' gives {n} rows fold -1, always in training and never validated: "
+        f"{k} class{'es' if k > 1 else ''} of {label!r} that one fold would hold whole{', with their groups' if g is not None else ''}")
 
 # %% ../nbs/01_folds.ipynb #4b53c94e
 _strategies = dict(kfold=(), stratified=('label',), group=('group',), stratified_group=('label', 'group'), multilabel=('label',))
@@ -109,7 +142,7 @@ def _check_args(df, strategy, n_folds, label, group, id_col, rare, col):
     "Raise a clear error for arguments `add_folds` cannot split with"
     if strategy not in _strategies: raise ValueError(f"strategy={strategy!r} is unknown: use one of {', '.join(_strategies)}")
     if not isinstance(n_folds, (int, np.integer)) or n_folds < 2: raise ValueError(f'n_folds={n_folds!r}: need an int >= 2')
-    if rare not in ('spread', 'train'): raise ValueError(f"rare={rare!r}: use 'spread' or 'train'")
+    if rare not in ('seen', 'spread', 'train'): raise ValueError(f"rare={rare!r}: use 'seen', 'spread' or 'train'")
     for arg, v in (('label', label), ('group', group)):
         if arg in _strategies[strategy] and v is None: raise ValueError(f"strategy={strategy!r} needs {arg}=")
         if arg not in _strategies[strategy] and v is not None: raise ValueError(f"strategy={strategy!r} does not use {arg}={v!r}: {_hints[arg]}")
@@ -166,7 +199,7 @@ def add_folds(df:pd.DataFrame,  # training table, one row per item
     id_col:str=None,            # column of unique ids that decide the split (default: the index)
     seed:int=42,                # same seed + same ids -> same folds, whatever the row order
     bins:int=10,                # quantile bins for a float label with more than `bins` distinct values (0: never bin)
-    rare:str='spread',          # classes with fewer than `n_folds` rows: 'spread' over folds or 'train' (fold -1)
+    rare:str='seen',            # 'seen': classes one fold would hold whole get fold -1; 'spread' them too; 'train': all below `n_folds` rows to -1
     col:str='fold',             # name of the new column
 )->pd.DataFrame:                # a copy of `df` with `col` (-1: always in training)
     "A copy of `df` with a `col` column of folds, decided by ids, not positions"
@@ -176,13 +209,50 @@ def add_folds(df:pd.DataFrame,  # training table, one row per item
     d, ids = df.iloc[o].reset_index(drop=True), ids[o]           # canonical order
     tags = None if label is None else _tags(_no_nan(d, label, ids, 'label'), label, bins, strategy == 'multilabel')
     g = None if group is None else _no_nan(d, group, ids, 'group')[group].to_numpy()
-    keep = _keep(tags, g, len(d), n_folds, rare, label)
+    keep, msg = _keep(tags, g, len(d), n_folds, rare, label)
     f = np.full(len(d), -1)
     f[keep] = _split(strategy, n_folds, seed, tags, g, keep, group)
+    if rare == 'seen' and tags is not None: f, msg = _seen(tags, g, f, n_folds, label, msg)
+    if msg: warnings.warn(msg, stacklevel=2)
     res, res_f = df.copy(), np.empty(len(d), int)
     res_f[o] = f                                                 # back to the caller's row order
     res[col] = res_f
     return res
+
+# %% ../nbs/01_folds.ipynb #ed338455
+def _show(s:pd.Series, m, n:int=5) -> str:
+    "The first `n` rows of `s` where `m` holds, as `index (value)`, and how many more"
+    r = s[np.asarray(m)]
+    return ', '.join(f'{i!r} ({v!r})' for i, v in r.iloc[:n].items()) + (f' and {len(r) - n} more' if len(r) > n else '')
+
+def _int_rows(v:pd.Series):
+    "Mask of the values of `v` that are integers (not bools, NaN, floats or strings)"
+    if pd.api.types.is_integer_dtype(v.dtype) and not v.hasnans: return np.ones(len(v), bool)
+    return v.map(lambda o: isinstance(o, (int, np.integer)) and not isinstance(o, bool), na_action='ignore').fillna(False).to_numpy(bool)
+
+# %% ../nbs/01_folds.ipynb #4249a135
+def check_folds(df:pd.DataFrame, # table with a fold column, e.g. from `add_folds`
+    col:str='fold',              # fold column
+    n_folds:int=None,            # the number of folds it must hold (default: its largest fold + 1)
+)->list:                         # the folds, `[0, ..., n_folds-1]`
+    "Check that `df[col]` holds integer folds 0..K-1, every one of them, or -1 (always training); return the folds"
+    if col not in df.columns: raise KeyError(f"column {col!r} is not in df (columns: {list(df.columns)})")
+    if n_folds is not None and (not isinstance(n_folds, numbers.Integral) or n_folds < 1): raise ValueError(f'n_folds={n_folds!r}: need an int >= 1')
+    v, what = df[col], f"column {col!r} must hold integer folds 0..K-1 or -1 (always in training)"
+    if not (ok := _int_rows(v)).all():
+        bad, hint = ~ok, ''
+        if v.dtype.kind == 'f':                                  # name the NaN and fractions, else say how to cast
+            if (frac := (v.isna() | (v % 1 != 0)).to_numpy()).any(): bad = frac
+            else: hint = ' (cast it with .astype(int))'
+        raise ValueError(f"{what}; it is {v.dtype}{hint} and {bad.sum()} rows are not integers: {_show(v, bad)}")
+    f = v.to_numpy(int)
+    K = int(f.max()) + 1 if n_folds is None else n_folds
+    if K < 1: raise ValueError(f"column {col!r} holds no fold: every row is -1")
+    if (out := (f < -1) | (f >= K)).any(): raise ValueError(f"{what}, K={K}; {out.sum()} rows are outside -1..{K-1}: {_show(v, out)}")
+    if missing := sorted(set(range(K)) - set(f)):
+        raise ValueError(f"{what}, with every fold present; fold(s) {missing} of 0..{K-1} are empty"
+            + (f' (n_folds={n_folds})' if n_folds is not None else f'. A stray value? Rows above fold {missing[0]}: {_show(v, f > missing[0])}'))
+    return list(range(K))
 
 # %% ../nbs/01_folds.ipynb #a0456e9b
 def fold_report(df:pd.DataFrame, # table with a fold column, e.g. from `add_folds`
@@ -193,7 +263,7 @@ def fold_report(df:pd.DataFrame, # table with a fold column, e.g. from `add_fold
     multi:bool=False,            # `label` is a column of space-separated tags
     top:int=3,                   # classes (most frequent first) that get a `p_<class>` column
 )->pd.DataFrame:
-    "Per fold (-1: training only) and for `all` folds: rows, share, groups, `max_dev`, shares of the top classes"
+    "Per fold (-1: training only) and for `all` folds: rows, share, groups, `only`, `max_dev`, shares of the top classes"
     f = df[col].to_numpy(); m = f >= 0
     rows = pd.Series(f).value_counts().sort_index()
     r, a = pd.DataFrame({'rows': rows, 'pct': rows/len(df)}), {'rows': m.sum(), 'pct': m.mean()}
@@ -206,6 +276,7 @@ def fold_report(df:pd.DataFrame, # table with a fold column, e.g. from `add_fold
         tags = _tags(df.reset_index(drop=True), label, bins, multi)
         ct = pd.crosstab(f[tags.index], tags.to_numpy()).reindex(rows.index, fill_value=0)
         whole, p = ct[ct.index >= 0].sum()/m.sum(), ct.div(rows, axis=0)
+        r['only'] = (ct > 0).sum().eq(1).pipe(lambda one: (ct.loc[:, one] > 0).sum(axis=1)); a['only'] = r.only[r.index >= 0].sum()
         r['max_dev'], a['max_dev'] = (p - whole).abs().max(axis=1).where(rows.index >= 0), 0.   # NaN for fold -1
         for c in whole.sort_values(ascending=False, kind='stable').index[:top]: r[f'p_{c}'], a[f'p_{c}'] = p[c], whole[c]
     r.loc['all'] = pd.Series(a)

@@ -36,6 +36,11 @@ def _as_tensor(x):
         warnings.simplefilter('ignore', UserWarning)
         return torch.from_numpy(x)
 
+def _check_k(k, # predictions per row, as the caller was given it
+            ):
+    "Raise unless `k` is a positive int (a bool is not)"
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1: raise ValueError(f'`k` must be a positive int, got {k!r}')
+
 def _like(t, x): return t if isinstance(x, torch.Tensor) else t.cpu().numpy()
 
 def _topk_rows(x, k):
@@ -53,7 +58,7 @@ def _scores2d(scores, k):
     s = _as_tensor(scores)
     if s.ndim != 2: raise ValueError(f'`scores` must be 2-d (n_rows, n_classes), got shape {tuple(s.shape)}')
     if not s.is_floating_point(): raise TypeError(f'`scores` must be floating point, got {s.dtype}')
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1: raise ValueError(f'`k` must be a positive int, got {k!r}')
+    _check_k(k)
     if k > s.shape[1]: raise ValueError(f'k={k} is more than the {s.shape[1]} classes in `scores`')
     return s
 
@@ -109,7 +114,7 @@ def _recip(pos, u):
 # %% ../nbs/03_metrics.ipynb #518d60fc
 def _preds_targs(preds, targs, k, n_classes):
     "Ranked predictions (n, <=k) and targets, checked, comparable with `==`"
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1: raise ValueError(f'`k` must be a positive int, got {k!r}')
+    _check_k(k)
     t = _np(targs)
     if t.ndim != 1: raise ValueError(f'`targs` must be 1-d (one true class per row), got shape {t.shape}')
     p = _ranked(preds, k)
@@ -324,7 +329,7 @@ class NewWhaleCallback(Callback):
         thrs=50, # threshold grid: number of points, 'all' or values (see `find_threshold`)
         act=None, # activation turning `learn.pred` into scores; default: the loss function's
     ):
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1: raise ValueError(f'`k` must be a positive int, got {k!r}')
+        _check_k(k)
         store_attr(); self.thr = self.score = self.score_no_thr = self.res = None; self._reset()
         self.mets = L(_NewWhaleMetric(self, f'map{k}', 'score_no_thr', lead=True),
                       _NewWhaleMetric(self, f'map{k}_thr', 'score'), _NewWhaleMetric(self, 'thr', 'thr'))
