@@ -24,8 +24,8 @@ import albumentations as A
 from fastai.callback.core import Callback
 from fastai.learner import Learner
 from fastai.vision.all import Normalize, imagenet_stats
-from kaggle_kit.datasets import make_whales, NEW_WHALE
-from kaggle_kit.data import get_dls, get_test_dl
+from kaggle_kit.datasets import make_whales
+from kaggle_kit.data import NEW_WHALE, get_dls, get_test_dl
 from kaggle_kit.infer import tta_preds, dihedral_tfm
 from verdict import verdict
 

@@ -25,7 +25,8 @@ Reproduce: .venv/bin/python bench/metrics.py            (about a minute, needs ~
 """
 import argparse, heapq, resource, time
 import numpy as np, torch
-from kaggle_kit.metrics import IGNORE_IDX, find_threshold, map_at_k
+from kaggle_kit.data import IGNORE_IDX
+from kaggle_kit.metrics import find_threshold, map_at_k
 from verdict import verdict
 
 def apk(actual, predicted, k=10):

@@ -10,26 +10,24 @@ import sys, re, json, time, shutil, fnmatch, platform, tempfile, contextlib, sub
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastcore.script import anno_parser
-from fastai.vision.all import Normalize, imagenet_stats
 from packaging.requirements import Requirement
 import kaggle_kit
 from .env import seed_everything, SessionClock, get_paths
 from .folds import add_folds
-from .data import get_dls, SeededDLCallback, CrossEntropyLossKnown, default_train_tfms
-from .metrics import NewWhaleCallback, AccuracyKnown, find_threshold, map_at_k
-from .models import timm_learner
+from .data import NEW_WHALE
+from .metrics import find_threshold, map_at_k
 from .resize import ProgressiveResize
-from .checkpoint import SessionLimitReached, atomic_write
-from .cv import run_cv, collect_oof, collect_test
+from .checkpoint import SessionLimitReached, write_status
+from .cv import run_cv, RunFolder
 from .infer import topk_submission, save_submission
-from .datasets import make_whales, NEW_WHALE
+from .datasets import make_whales, whale_learner
 
 # %% auto #0
 __all__ = ['DEFAULT_EXCLUDE', 'INSTALL_OFFLINE', 'demo', 'CommandError', 'is_excluded', 'bundle_reqs', 'bundle', 'main']
 
 # %% ../nbs/10_cli.ipynb #2bd129dc
 def demo(out:str=None, # run folder; default `demo_out` locally, `get_paths().persistent/'demo'` on Kaggle and Colab
-         folds:int=2, # how many folds to train (of max(folds, 2))
+         n_folds:int=2, # how many folds to train (of max(n_folds, 2))
          epochs:int=30, # epochs per fold
          arch:str='test_resnet', # timm architecture (a tiny `test_*` model trains in seconds on a CPU)
          size:int=32, # final image size
@@ -39,7 +37,7 @@ def demo(out:str=None, # run folder; default `demo_out` locally, `get_paths().pe
          no_resize:bool=False, # turn progressive resizing (size/2 up to size by mid-training) off
          no_tta:bool=False, # turn test-time augmentation (4 draws of the training augmentation) off
          seed:int=42, # seed for data, folds, augmentation and weights
-         workers:int=0, # DataLoader worker processes
+         num_workers:int=0, # DataLoader worker processes
          budget:float=None, # minutes this session may use (counted from the process start); None: the platform's limit
          every:float=1., # minutes between checkpoints
          quiet:bool=False, # no progress bars
@@ -47,20 +45,18 @@ def demo(out:str=None, # run folder; default `demo_out` locally, `get_paths().pe
     "Folds, training, OOF threshold and a checked submission on the embedded whale-style data."
     out, t0 = _out(out), time.time()
     data = make_whales(out/'data', seed=seed)
-    df = add_folds(pd.read_csv(data/'train.csv'), 'stratified', n_folds=max(folds, 2), label='Id', id_col='Image', seed=seed)
+    df = add_folds(pd.read_csv(data/'train.csv'), 'stratified', n_folds=max(n_folds, 2), label_col='Id', fn_col='Image', seed=seed)
     df.to_csv(out/'folds.csv', index=False)
     sample = pd.read_csv(data/'sample_submission.csv')
     clock = SessionClock(limit_h=budget/60) if budget else None
-    config = dict(folds=folds, epochs=epochs, arch=arch, size=size, bs=bs, lr=lr, lr_div=lr_div, resize=not no_resize, seed=seed)
+    config = dict(n_folds=n_folds, epochs=epochs, arch=arch, size=size, bs=bs, lr=lr, lr_div=lr_div, resize=not no_resize, seed=seed)
 
-    def learner_fn(fold):
+    def learner_fn(fold):   # the README's learner (`whale_learner` builds it), a DataLoader seed per fold
         seed_everything(seed + fold)
-        dls = get_dls(df, data/'train', fold, size=size, bs=bs, num_workers=workers, seed=seed + fold,
-                      drop_classes=[NEW_WHALE], train_tfms=default_train_tfms(hflip=False),
-                      batch_tfms=Normalize.from_stats(*imagenet_stats), device='cpu' if not torch.cuda.is_available() else None)
         # full size from mid-training: the ramp ending at 75% (the callback's default) cost accuracy on these tiny images
-        cbs = [SeededDLCallback(), NewWhaleCallback()] + ([] if no_resize else [ProgressiveResize(initial=0.5, end=0.5)])
-        return timm_learner(dls, arch, loss_func=CrossEntropyLossKnown(), metrics=AccuracyKnown(), cbs=cbs, ps=0.1)
+        cbs = [] if no_resize else [ProgressiveResize(initial=0.5, end=0.5)]
+        return whale_learner(df, data, fold, size, bs, arch, seed=seed + fold, num_workers=num_workers, cbs=cbs, ps=0.1,
+                             dls_kwargs=dict(device='cpu' if not torch.cuda.is_available() else None))
 
     def fit_fn(learn, cbs):
         with (learn.no_bar() if quiet else contextlib.nullcontext()), (learn.no_logging() if quiet else contextlib.nullcontext()):
@@ -71,17 +67,17 @@ def demo(out:str=None, # run folder; default `demo_out` locally, `get_paths().pe
             return learn.get_preds(dl=dl) if no_tta else _tta(learn, dl)
 
     margin = 5 if budget is None else min(5, budget/10)
-    _status(out, 'running')
+    write_status(out, 'running')
     try:
-        rep = run_cv(df, learner_fn, fit_fn, out, folds=range(folds), test_df=sample[['Image']], test_folder=data/'test',
+        rep = run_cv(df, learner_fn, fit_fn, out, folds=range(n_folds), test_df=sample[['Image']], test_folder=data/'test',
                      predict=predict, ckpt_kwargs=dict(every=every, clock=clock, margin=margin), config=config)
     except SessionLimitReached as e:
-        _status(out, 'stopped', reason='session limit', message=str(e))
+        write_status(out, 'stopped', reason='session limit', message=str(e))
         print(f'\n{e}')
         return {'state': 'stopped'}
     res = _submit(out, data, sample)
     res.update(minutes=(time.time() - t0)/60)
-    _status(out, 'done', **res)
+    write_status(out, 'done', **res)
     res.update(state='done', report=json.loads(rep.to_json(orient='index')))
     _print_summary(rep, res, out)
     return res
@@ -98,13 +94,10 @@ def _tta(learn, dl):
     "fastai's TTA (the training augmentation, 4 draws): digits are not flip-invariant, so no dihedral TTA here."
     return learn.tta(dl=dl, n=4)   # `SeededDLCallback` seeds each pass from its TTA index: exact on resume
 
-def _status(out, state, **kw):
-    atomic_write(Path(out)/'status.json', json.dumps({'state': state, 'time': time.time(), **kw}, indent=1).encode())
-
 # %% ../nbs/10_cli.ipynb #2c1f1e79
 def _submit(out, data, sample):
-    vocab = json.loads(next(out.glob('fold_*/done.json')).read_text())['vocab']
-    oof, test = collect_oof(out), collect_test(out)
+    run = RunFolder(out)
+    vocab, oof, test = run.vocab, run.oof(), run.test()
     thr = find_threshold(oof['preds'], oof['targs']).thr
     sub = topk_submission(test['preds'], test['ids'], vocab, thr=thr)
     save_submission(sub, out/'submission.csv', sample=sample, k=5, labels=vocab + [NEW_WHALE])

@@ -6,7 +6,7 @@ Docs: https://kaggle-kit.github.io/kaggle-kit/cv.html.md"""
 
 # %% ../nbs/07_cv.ipynb #dba5c9e9
 from __future__ import annotations
-import os, json, time
+import os, re, json, time, io
 from pathlib import Path
 from typing import Callable
 from contextlib import contextmanager
@@ -15,41 +15,161 @@ import numpy as np, pandas as pd, torch, torch.distributed as dist
 from fastcore.basics import store_attr
 from fastprogress.fastprogress import progress_bar
 from fastai.learner import Learner
-from .env import seed_everything
+from .env import seed_everything, atomic_write
 from .folds import check_folds
-from .data import get_test_dl
-from .metrics import find_threshold, accuracy_known, IGNORE_IDX
-from .checkpoint import TimedCheckpoint, SessionLimitReached, atomic_write
+from .data import get_test_dl, IGNORE_IDX
+from .metrics import find_threshold, accuracy_known, NewWhaleCallback
+from .checkpoint import TimedCheckpoint, SessionLimitReached, read_status
 
 # %% auto #0
-__all__ = ['save_preds', 'load_preds', 'score_preds', 'run_cv', 'collect_oof', 'collect_test', 'cv_report', 'plot_cv']
+__all__ = ['RunFolder', 'plot_cv', 'run_cv']
 
 # %% ../nbs/07_cv.ipynb #65169c82
-def save_preds(path:Path, ids, preds, targs=None):
+def save_preds(path:Path, # .npz file to write
+               ids, # image id of each row
+               preds, # (n_rows, ...) predictions, stored as float32
+               targs=None, # targets of the rows, when known
+              ):
     "Write `ids`, float32 `preds` (and `targs`) to `path` (.npz) atomically."
-    import io
     arrs = dict(ids=np.asarray([str(i) for i in ids]), preds=np.asarray(preds, dtype=np.float32))
     if targs is not None: arrs['targs'] = np.asarray(targs)
     if len(arrs['ids']) != len(arrs['preds']): raise ValueError(f"{len(arrs['ids'])} ids but {len(arrs['preds'])} rows of predictions")
     buf = io.BytesIO(); np.savez(buf, **arrs)
     atomic_write(Path(path), buf.getvalue())
 
-def load_preds(path:Path) -> dict:
+def load_preds(path:Path, # .npz file written by `save_preds`
+              ) -> dict:
     "What `save_preds` wrote, as a dict of arrays."
     with np.load(Path(path), allow_pickle=False) as z: return {k: z[k] for k in z.files}
 
 # %% ../nbs/07_cv.ipynb #5ebd64dc
-def score_preds(preds, targs, k:int=5) -> dict:
-    "Scores of one set of predictions: accuracy on known classes, MAP@k plain and with the best new_whale threshold."
+def score_preds(preds, # (n_rows, n_classes) scores
+                targs, # class index per row, `IGNORE_IDX` for new_whale rows
+                k:int=None, # MAP@k with and without the best new_whale threshold too; None: accuracy only
+               ) -> dict:
+    "Scores of one set of predictions: accuracy on known classes and, when `k` is given, MAP@k plain and thresholded."
     preds, targs = torch.as_tensor(np.asarray(preds)), torch.as_tensor(np.asarray(targs))
     if targs.ndim != 1 or targs.dtype.is_floating_point: return {}
     known = targs != IGNORE_IDX
     res = {'n': int(len(targs)), 'n_new': int((~known).sum()),
            'accuracy': float(accuracy_known(preds, targs)) if known.any() else float('nan')}
-    if preds.shape[1] >= k:
+    if k is not None and preds.shape[1] >= k:
         r = find_threshold(preds, targs, k=k)
-        res.update({f'map{k}': float(r.score_no_thr), f'map{k}_thr': float(r.score), 'thr': float(r.thr)})
+        res.update({'k': k, f'map{k}': float(r.score_no_thr), f'map{k}_thr': float(r.score), 'thr': float(r.thr)})
     return res
+
+# %% ../nbs/07_cv.ipynb #9a2c82a3
+class RunFolder:
+    "A CV run's folder (see the table above): the one owner of its layout, from `run_cv` and for your notebook."
+    def __init__(self, path:str|Path): # the run folder given to `run_cv`
+        self.path = Path(path)
+    def __repr__(self): return f"RunFolder('{self.path}', finished folds {self.folds})"
+
+    # folds
+    def fold_dir(self, fold:int, # a fold number
+                ) -> Path:
+        "Fold `fold`'s folder: its checkpoints, then its results"
+        return self.path/f'fold_{fold}'
+    def is_done(self, fold:int, # a fold number
+               ) -> bool:
+        "Has fold `fold` finished (its `done.json` is written last)?"
+        return (self.fold_dir(fold)/'done.json').exists()
+    @property
+    def folds(self) -> list:
+        "The finished folds, in order"
+        return sorted(int(m[1]) for d in self.path.glob('fold_*') if (m := re.fullmatch(r'fold_(-?\d+)', d.name)) and self.is_done(int(m[1])))
+    def done(self, fold:int, # a finished fold
+            ) -> dict:
+        "What fold `fold` recorded when it finished: its scores, vocab and time"
+        if not self.is_done(fold): raise FileNotFoundError(f"fold {fold} of {self.path} is not finished: {self.fold_dir(fold)/'done.json'} does not exist")
+        return json.loads((self.fold_dir(fold)/'done.json').read_text())
+    def status(self, fold:int=None, # a fold; None: the whole run
+              ) -> dict|None:
+        "Where the run stands (`kaggle-kit demo` writes it), or fold `fold`'s training (`TimedCheckpoint` writes it); None if never written"
+        return read_status(self.path if fold is None else self.fold_dir(fold))
+
+    # results
+    @property
+    def vocab(self) -> list:
+        "The classes the prediction columns stand for: the same in every finished fold"
+        vs = {k: self.done(k)['vocab'] for k in self.folds}
+        if not vs: raise FileNotFoundError(f"{self.path} has no finished fold: there is no vocab yet")
+        k0, v0 = next(iter(vs.items()))
+        if bad := [k for k, v in vs.items() if v != v0]: raise ValueError(f"folds {bad} of {self.path} have another vocab than fold {k0}: their prediction columns differ")
+        return v0
+    def oof(self, folds:list=None, # which finished folds; default all
+            ) -> dict:
+        "The finished folds' out-of-fold predictions, concatenated (ids, preds, targs, fold)."
+        parts = [(k, load_preds(self.fold_dir(k)/'oof.npz')) for k in self.folds if folds is None or k in folds]
+        if not parts: return {}
+        return {'ids': np.concatenate([p['ids'] for _, p in parts]), 'preds': np.concatenate([p['preds'] for _, p in parts]),
+                'targs': np.concatenate([p['targs'] for _, p in parts]),
+                'fold': np.concatenate([np.full(len(p['ids']), k) for k, p in parts])}
+    def test(self, folds:list=None, # which finished folds; default all
+            ) -> dict:
+        "Test predictions averaged over the finished folds (aligned by id)."
+        fs = [self.fold_dir(k)/'test.npz' for k in self.folds if folds is None or k in folds]
+        if not (fs := [f for f in fs if f.exists()]): return {}
+        ps = [load_preds(f) for f in fs]
+        for f, p in zip(fs[1:], ps[1:]):
+            if not np.array_equal(p['ids'], ps[0]['ids']): raise ValueError(f"{f}: test ids differ from {fs[0]}")
+        return {'ids': ps[0]['ids'], 'preds': np.mean([p['preds'] for p in ps], axis=0), 'n_folds': len(fs)}
+    def report(self, folds:list=None, # which finished folds; default all
+            ) -> pd.DataFrame:
+        "Per-fold scores, mean and std, and the OOF score; also written to cv_report.json and oof.npz."
+        rows = [self.done(k) for k in self.folds if folds is None or k in folds]
+        if not rows: return pd.DataFrame()
+        k = rows[0].get('k', 5 if 'map5' in rows[0] else None)   # done.json files written before `k` was recorded scored MAP@5
+        cols = [c for c in ('accuracy', f'map{k}', f'map{k}_thr', 'thr', 'n', 'n_new') if c in rows[0]]
+        rep = pd.DataFrame(rows).set_index('fold')[cols]
+        rep.index = rep.index.map(str)
+        rep.loc['mean'] = rep.mean(); rep.loc['std'] = rep.iloc[:-1].std(ddof=0)
+        if oof := self.oof(folds):
+            save_preds(self.path/'oof.npz', oof['ids'], oof['preds'], oof['targs'])
+            rep.loc['oof'] = pd.Series(score_preds(oof['preds'], oof['targs'], k))
+        atomic_write(self.path/'cv_report.json', json.dumps(json.loads(rep.to_json(orient='index')), indent=1))
+        return rep
+
+    # what `run_cv` writes
+    def check_config(self, config:dict): # what defines the run; None: nothing to check
+        "A run folder keeps the configuration it was started with; another one is refused, naming the differences."
+        if config is None: return
+        f, cfg = self.path/'config.json', json.loads(json.dumps(config))
+        if f.exists():
+            old = json.loads(f.read_text())
+            if diff := [f'{k}: {old.get(k)!r} -> {cfg.get(k)!r}' for k in sorted(old.keys() | cfg.keys()) if old.get(k) != cfg.get(k)]:
+                raise ValueError(f"{self.path} holds a run started with another configuration:\n  " + '\n  '.join(diff)
+                                 + "\nUse another folder for a new experiment.")
+        else: atomic_write(f, json.dumps(cfg, indent=1))
+    def save_fold(self, fold:int, # the fold
+                  state_dict:dict, # the model's final weights
+                  oof:tuple, # (ids, preds, targs) of its validation rows
+                  test:tuple|None, # (ids, preds) of the test rows, or None
+                  scores:dict, # from `score_preds`
+                  vocab:list, # the prediction columns' classes
+                 ):
+        "Weights, predictions, then `done.json`: written last, it marks the fold finished."
+        d = self.fold_dir(fold); d.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO(); torch.save(state_dict, buf); atomic_write(d/'model.pth', buf.getbuffer())
+        save_preds(d/'oof.npz', *oof)
+        if test is not None: save_preds(d/'test.npz', *test)
+        atomic_write(d/'done.json', json.dumps({'fold': fold, **scores, 'vocab': vocab, 'time': time.time()}, indent=1))
+
+def plot_cv(rep:pd.DataFrame, # from `run_cv` or `RunFolder.report`
+            metric:str=None, # column to plot; default MAP@5 with new_whale when scored, else accuracy
+            ax=None, # matplotlib axes; a new figure if None
+           ):
+    "Per-fold `metric` as bars, with the mean and the OOF score as lines."
+    import matplotlib.pyplot as plt
+    metric = metric or next(m for m in ('map5_thr', 'accuracy') if m in rep.columns)
+    folds = rep.drop(index=[i for i in ('mean', 'std', 'oof') if i in rep.index])
+    if ax is None: _, ax = plt.subplots(figsize=(5, 3))
+    ax.bar(folds.index, folds[metric], color='tab:blue', alpha=.7)
+    ax.axhline(rep.loc['mean', metric], ls='--', c='k', label=f"mean {rep.loc['mean', metric]:.4f} ± {rep.loc['std', metric]:.4f}")
+    if 'oof' in rep.index: ax.axhline(rep.loc['oof', metric], c='tab:red', label=f"OOF {rep.loc['oof', metric]:.4f}")
+    lo = min(folds[metric].min(), rep.loc['oof', metric] if 'oof' in rep.index else 1)
+    ax.set(xlabel='fold', ylabel=metric, ylim=(max(0, lo - .05), min(1.0, folds[metric].max() + .05) if folds[metric].max() <= 1 else None))
+    ax.legend(loc='lower right'); return ax
 
 # %% ../nbs/07_cv.ipynb #7c356fb9
 def _dist():
@@ -94,6 +214,8 @@ def _wait_for_all(e, grp=None):
 @contextmanager
 def _solo():
     "fastai gathers metrics and predictions across processes when WORLD_SIZE > 1: a fold trains as if alone."
+    # fastai has no switch for this: `num_distrib`/`rank_distrib` read the environment, and its metrics, `get_preds`,
+    # `rank0_first` and `WandbCallback` ask them. The test below fails, naming them, if fastai stops reading it.
     old = {k: os.environ.get(k) for k in ('WORLD_SIZE', 'RANK')}
     os.environ.update(WORLD_SIZE='1', RANK='0')
     try: yield
@@ -106,7 +228,7 @@ def _solo():
 def run_cv(df:pd.DataFrame, # training rows with a fold column
            learner_fn:Callable, # fold -> `Learner` (e.g. `get_dls` + `timm_learner`)
            fit_fn:Callable, # (learn, cbs) -> None: trains, e.g. `lambda l, cbs: l.fit_one_cycle(10, 1e-3, cbs=cbs)`
-           path:str|Path, # run folder: fold_<k>/ with checkpoints, predictions and done.json
+           path:str|Path, # run folder (see `RunFolder`): fold_<k>/ with checkpoints, predictions and done.json
            folds:list=None, # folds to train; default every fold in `df[fold_col]` (not -1)
            test_df:pd.DataFrame=None, # test rows (the image column), predicted by every fold
            test_folder:str|Path=None, # folder of the test images
@@ -118,101 +240,34 @@ def run_cv(df:pd.DataFrame, # training rows with a fold column
            seed:int=42, # each fold starts from `seed_everything(seed + fold)`; None leaves the random state alone
           ) -> pd.DataFrame:
     "Train, predict and score each fold once; finished folds are skipped and an interrupted one resumes."
-    path = Path(path); path.mkdir(parents=True, exist_ok=True)
+    run = RunFolder(path); run.path.mkdir(parents=True, exist_ok=True)
     all_folds = check_folds(df, fold_col)   # a stray 7 or -2 is an error naming its rows, never an extra fold
     folds = all_folds if folds is None else list(folds)
     if bad := [f for f in folds if f not in all_folds]: raise ValueError(f"folds {bad} are not in column '{fold_col}' (it has {all_folds})")
     predict = predict or (lambda learn, dl: learn.get_preds(dl=dl))
     with _procs() as grp:
-        _on_rank0(lambda: _check_config(path, config), grp)
+        _on_rank0(lambda: run.check_config(config), grp)
         rank, world = _dist()
         mine, stopped = folds[rank::world], None
         for fold in progress_bar(mine, leave=False) if len(mine) > 1 else mine:
-            fdir = path/f'fold_{fold}'
-            if stopped or (fdir/'done.json').exists(): continue   # not `break`: the bar of folds ends, and is cleared
+            fdir = run.fold_dir(fold)
+            if stopped or run.is_done(fold): continue   # not `break`: the bar of folds ends, and is cleared
             with _solo():
                 if seed is not None: seed_everything(seed + fold)
                 learn = learner_fn(fold)
                 try: fit_fn(learn, [TimedCheckpoint(fdir, config={**(config or {}), 'fold': fold}, **(ckpt_kwargs or {}))])
                 except SessionLimitReached as e: stopped = e; continue
-                _finish_fold(learn, fold, fdir, df, predict, test_df, test_folder, fn_col, fold_col)
+                _finish_fold(run, learn, fold, df, predict, test_df, test_folder, fn_col, fold_col)
         _wait_for_all(stopped, grp)
-        return _on_rank0(lambda: cv_report(path, folds), grp)
+        return _on_rank0(lambda: run.report(folds), grp)
 
-def _check_config(path, config):
-    "A run folder keeps the configuration it was started with; another one is refused, naming the differences."
-    if config is None: return
-    f, cfg = path/'config.json', json.loads(json.dumps(config))
-    if f.exists():
-        old = json.loads(f.read_text())
-        if diff := [f'{k}: {old.get(k)!r} -> {cfg.get(k)!r}' for k in sorted(old.keys() | cfg.keys()) if old.get(k) != cfg.get(k)]:
-            raise ValueError(f"{path} holds a run started with another configuration:\n  " + '\n  '.join(diff)
-                             + "\nUse another folder for a new experiment.")
-    else: atomic_write(f, json.dumps(cfg, indent=1).encode())
-
-def _finish_fold(learn, fold, fdir, df, predict, test_df, test_folder, fn_col, fold_col):
-    "Weights, OOF and test predictions, then done.json: written last, it marks the fold finished."
-    torch.save(learn.model.state_dict(), fdir/'model.pth')
+def _finish_fold(run, learn, fold, df, predict, test_df, test_folder, fn_col, fold_col):
+    "Predict the validation and test rows, score them, and let the run folder save the fold (`done.json` last)."
     preds, targs = predict(learn, learn.dls.valid)
     ids = df.loc[df[fold_col] == fold, fn_col].tolist()
     if len(ids) != len(preds): raise RuntimeError(f"fold {fold}: {len(preds)} predictions for {len(ids)} validation rows")
-    save_preds(fdir/'oof.npz', ids, preds, targs)
-    if test_df is not None:
-        tp, _ = predict(learn, get_test_dl(learn.dls, test_df, test_folder))
-        save_preds(fdir/'test.npz', test_df[fn_col].tolist(), tp)
-    done = {'fold': fold, **score_preds(preds, targs), 'vocab': [str(v) for v in getattr(learn.dls, 'vocab', [])],
-            'time': time.time()}
-    atomic_write(fdir/'done.json', json.dumps(done, indent=1).encode())
-
-# %% ../nbs/07_cv.ipynb #9a2c82a3
-def collect_oof(path:str|Path, folds:list=None) -> dict:
-    "The finished folds' out-of-fold predictions, concatenated (ids, preds, targs, fold)."
-    path = Path(path)
-    fs = sorted(path.glob('fold_*/done.json'), key=lambda f: int(f.parent.name[5:]))
-    if folds is not None: fs = [f for f in fs if int(f.parent.name[5:]) in folds]
-    parts = [(int(f.parent.name[5:]), load_preds(f.parent/'oof.npz')) for f in fs]
-    if not parts: return {}
-    return {'ids': np.concatenate([p['ids'] for _, p in parts]), 'preds': np.concatenate([p['preds'] for _, p in parts]),
-            'targs': np.concatenate([p['targs'] for _, p in parts]),
-            'fold': np.concatenate([np.full(len(p['ids']), k) for k, p in parts])}
-
-def collect_test(path:str|Path, folds:list=None) -> dict:
-    "Test predictions averaged over the finished folds (aligned by id)."
-    fs = sorted(Path(path).glob('fold_*/test.npz'))
-    fs = [f for f in fs if (f.parent/'done.json').exists() and (folds is None or int(f.parent.name[5:]) in folds)]
-    if not fs: return {}
-    ps = [load_preds(f) for f in fs]
-    for f, p in zip(fs[1:], ps[1:]):
-        if not np.array_equal(p['ids'], ps[0]['ids']): raise ValueError(f"{f}: test ids differ from {fs[0]}")
-    return {'ids': ps[0]['ids'], 'preds': np.mean([p['preds'] for p in ps], axis=0), 'n_folds': len(fs)}
-
-def cv_report(path:str|Path, folds:list=None) -> pd.DataFrame:
-    "Per-fold scores, mean and std, and the OOF score; also written to cv_report.json and oof.npz."
-    path = Path(path)
-    rows = [json.loads(f.read_text()) for f in sorted(path.glob('fold_*/done.json'), key=lambda f: int(f.parent.name[5:]))]
-    rows = [r for r in rows if folds is None or r['fold'] in folds]
-    if not rows: return pd.DataFrame()
-    cols = [c for c in ('accuracy', 'map5', 'map5_thr', 'thr', 'n', 'n_new') if c in rows[0]]
-    rep = pd.DataFrame(rows).set_index('fold')[cols]
-    rep.index = rep.index.map(str)
-    rep.loc['mean'] = rep.mean(); rep.loc['std'] = rep.iloc[:-1].std(ddof=0)
-    oof = collect_oof(path, folds)
-    if oof:
-        save_preds(path/'oof.npz', oof['ids'], oof['preds'], oof['targs'])
-        s = score_preds(oof['preds'], oof['targs'])
-        rep.loc['oof'] = pd.Series(s)
-    atomic_write(path/'cv_report.json', json.dumps(json.loads(rep.to_json(orient='index')), indent=1).encode())
-    return rep
-
-def plot_cv(rep:pd.DataFrame, metric:str=None, ax=None):
-    "Per-fold `metric` as bars, with the mean and the OOF score as lines."
-    import matplotlib.pyplot as plt
-    metric = metric or next(m for m in ('map5_thr', 'accuracy') if m in rep.columns)
-    folds = rep.drop(index=[i for i in ('mean', 'std', 'oof') if i in rep.index])
-    if ax is None: _, ax = plt.subplots(figsize=(5, 3))
-    ax.bar(folds.index, folds[metric], color='tab:blue', alpha=.7)
-    ax.axhline(rep.loc['mean', metric], ls='--', c='k', label=f"mean {rep.loc['mean', metric]:.4f} ± {rep.loc['std', metric]:.4f}")
-    if 'oof' in rep.index: ax.axhline(rep.loc['oof', metric], c='tab:red', label=f"OOF {rep.loc['oof', metric]:.4f}")
-    lo = min(folds[metric].min(), rep.loc['oof', metric] if 'oof' in rep.index else 1)
-    ax.set(xlabel='fold', ylabel=metric, ylim=(max(0, lo - .05), min(1.0, folds[metric].max() + .05) if folds[metric].max() <= 1 else None))
-    ax.legend(loc='lower right'); return ax
+    test = None
+    if test_df is not None: test = test_df[fn_col].tolist(), predict(learn, get_test_dl(learn.dls, test_df, test_folder))[0]
+    nw = next((cb for cb in learn.cbs if isinstance(cb, NewWhaleCallback)), None)   # a whale-style task: MAP@k
+    run.save_fold(fold, learn.model.state_dict(), (ids, preds, targs), test, score_preds(preds, targs, nw and nw.k),
+                  [str(v) for v in getattr(learn.dls, 'vocab', [])])

@@ -7,19 +7,16 @@ Docs: https://kaggle-kit.github.io/kaggle-kit/data.html.md"""
 
 # %% ../nbs/02_data.ipynb #917978ec
 from __future__ import annotations
+import kaggle_kit   # first: its __init__ keeps albumentations' update check and torch's jit warning quiet
 import io, os, copy, random, hashlib, warnings
 from pathlib import Path
 from contextlib import contextmanager
 import numpy as np, pandas as pd, torch, cv2
-os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')   # else albumentations asks PyPI for a newer version at import, and warns
 import albumentations as A
 import matplotlib.pyplot as plt
 from PIL import Image, ImageFile, ImageOps
 from fastcore.basics import store_attr, listify, merge, patch
 from fastcore.parallel import parallel
-with warnings.catch_warnings():   # fastai.layers decorates a few activations with `torch.jit.script`, which torch deprecates
-    warnings.filterwarnings('ignore', r'`torch\.jit\.script` is deprecated', FutureWarning, r'torch\.jit\._script')
-    import fastai.layers
 from fastai.torch_core import TensorCategory, show_image
 from fastai.data.core import TfmdDL, DataLoaders, Datasets
 from fastai.data.block import DataBlock, TransformBlock, MultiCategoryBlock, RegressionBlock
@@ -30,14 +27,14 @@ from fastai.vision.augment import RandTransform, Resize, ResizeMethod, PadMode
 from fastai.callback.core import Callback, TrainEvalCallback
 from fastai.losses import CrossEntropyLossFlat, BaseLoss
 from fastcore.meta import use_kwargs_dict
+from .env import _some
 from .folds import check_folds
 from torch import nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['to_rgb', 'PILImageRGB', 'ItemResize', 'AlbumentationsTransform', 'default_train_tfms', 'SeededDL', 'SeededDLCallback',
-           'CrossEntropyLossKnown', 'IgnoreCategorize', 'oversample_rare', 'fold_items', 'get_dls', 'get_test_dl',
-           'BadImagesError', 'check_images', 'show_augmented']
+__all__ = ['NEW_WHALE', 'IGNORE_IDX', 'AlbumentationsTransform', 'default_train_tfms', 'SeededDLCallback',
+           'CrossEntropyLossKnown', 'oversample_rare', 'get_dls', 'get_test_dl', 'check_images', 'show_augmented']
 
 # %% ../nbs/02_data.ipynb #bcd09473
 _16bit = ('I;16', 'I;16L', 'I;16B', 'I;16N')
@@ -171,72 +168,67 @@ _end = object()
 # %% ../nbs/02_data.ipynb #03e0b0ff
 class SeededDL(TfmdDL):
     "A `TfmdDL` whose shuffle depends on `(seed, epoch)` and whose item `i` is built with `random`/NumPy seeded from `(seed, epoch, i)`."
-    def __init__(self, dataset=None,
+    def __init__(self, dataset=None, # fastai's `Datasets` (or any indexable), as for `TfmdDL`
         seed:int=42, # the run's seed
         epoch:int=0, # epoch of the next pass; advances by one after each full pass
         skip:int=0, # the next pass starts at this batch
-        **kwargs):
+        **kwargs): # passed to `TfmdDL` (`bs`, `shuffle`, `num_workers`, transforms...)
         if kwargs.get('persistent_workers'):
             raise ValueError("SeededDL does not support persistent_workers=True: the workers would keep the epoch of their first pass.")
         self.seed, self.epoch, self.skip, self._in_batch = seed, epoch, skip, False
         with _kept_rng(): super().__init__(dataset, **kwargs)   # fastai seeds `self.rng` from the global `random`
 
-    def set_epoch(self, epoch:int): self.epoch = epoch
+    def set_epoch(self, epoch:int): self.epoch = epoch   # the epoch of the next pass
+
+    # which items, in which order
     def shuffle_fn(self, idxs):
         perm = np.random.RandomState(_mix(self.seed, self.epoch, 'shuffle') >> 32).permutation(len(idxs))
         return [idxs[i] for i in perm]
 
-# %% ../nbs/02_data.ipynb #8f7e9a49
-@patch
-def get_idxs(self:SeededDL):
-    "The indices of the next pass, without the first `skip` batches (then `skip` is reset to 0)."
-    idxs, n = super(SeededDL, self).get_idxs(), self.skip*(self.bs or 1)
-    self.skip = 0
-    return idxs[n:]
+    def get_idxs(self):
+        "The indices of the next pass, without the first `skip` batches (then `skip` is reset to 0)."
+        idxs, n = super().get_idxs(), self.skip*(self.bs or 1)
+        self.skip = 0
+        return idxs[n:]
 
-@patch
-def __iter__(self:SeededDL):
-    self.fake_l.generator = torch.Generator().manual_seed(_mix(self.seed, self.epoch, 'torch') >> 1)  # not torch's global
-    yield from super(SeededDL, self).__iter__()
-    self.epoch += 1
+    def __iter__(self):
+        self.fake_l.generator = torch.Generator().manual_seed(_mix(self.seed, self.epoch, 'torch') >> 1)  # not torch's global
+        yield from super().__iter__()
+        self.epoch += 1
 
-@patch
-def create_batches(self:SeededDL, samps):
-    "Batches built with seeded items; the caller's `random`/NumPy states are restored around each batch."
-    it = super(SeededDL, self).create_batches(samps)
-    while True:
-        with _kept_rng():
-            self._in_batch = True
-            try: b = next(it, _end)
-            finally: self._in_batch = False
-        if b is _end: return
-        yield b
+    # each item from its own seed, the caller's random states untouched
+    def create_batches(self, samps):
+        "Batches built with seeded items; the caller's `random`/NumPy states are restored around each batch."
+        it = super().create_batches(samps)
+        while True:
+            with _kept_rng():
+                self._in_batch = True
+                try: b = next(it, _end)
+                finally: self._in_batch = False
+            if b is _end: return
+            yield b
 
-@patch
-def do_item(self:SeededDL, s):
-    if not self._in_batch:
-        with _kept_rng(): return self._seeded_item(s)
-    return self._seeded_item(s)
+    def do_item(self, s):
+        if not self._in_batch:
+            with _kept_rng(): return self._seeded_item(s)
+        return self._seeded_item(s)
 
-@patch
-def _seeded_item(self:SeededDL, s):
-    k = _mix(self.seed, self.epoch, s or 0)
-    random.seed(k); np.random.seed(k >> 32)
-    return super(SeededDL, self).do_item(s)
+    def _seeded_item(self, s):
+        k = _mix(self.seed, self.epoch, s or 0)
+        random.seed(k); np.random.seed(k >> 32)
+        return super().do_item(s)
 
-# %% ../nbs/02_data.ipynb #d30dfc3f
-@patch
-def new(self:SeededDL, dataset=None, cls=None, **kwargs):
-    "A copy of this loader (with its `seed`, `epoch` and `skip`) with a few changed attributes."
-    if issubclass(cls or type(self), SeededDL): kwargs = merge(dict(seed=self.seed, epoch=self.epoch, skip=self.skip), kwargs)
-    return super(SeededDL, self).new(dataset, cls, **kwargs)
+    # copies (validation, test and TTA loaders) and peeks keep the position
+    def new(self, dataset=None, cls=None, **kwargs):
+        "A copy of this loader (with its `seed`, `epoch` and `skip`) with a few changed attributes."
+        if issubclass(cls or type(self), SeededDL): kwargs = merge(dict(seed=self.seed, epoch=self.epoch, skip=self.skip), kwargs)
+        return super().new(dataset, cls, **kwargs)
 
-@patch
-def one_batch(self:SeededDL):
-    "The first batch of the epoch `self.epoch`; neither `epoch` nor a pending `skip` change."
-    skip, self.skip = self.skip, 0
-    try: return super(SeededDL, self).one_batch()
-    finally: self.skip = skip
+    def one_batch(self):
+        "The first batch of the epoch `self.epoch`; neither `epoch` nor a pending `skip` change."
+        skip, self.skip = self.skip, 0
+        try: return super().one_batch()
+        finally: self.skip = skip
 
 # %% ../nbs/02_data.ipynb #e49401d1
 class SeededDLCallback(Callback):
@@ -248,10 +240,14 @@ class SeededDLCallback(Callback):
     def state_dict(self) -> dict:
         dl = self.learn.dls.train
         return dict(seed=dl.seed, epoch=dl.epoch, skip=dl.skip) if isinstance(dl, SeededDL) else {}
-    def load_state_dict(self, d:dict):
+    def load_state_dict(self, d:dict, # what `state_dict` returned
+                       ):
         for k, v in d.items(): setattr(self.learn.dls.train, k, int(v))
 
 # %% ../nbs/02_data.ipynb #c5565e5d
+NEW_WHALE = 'new_whale' # the label Kaggle expects for "none of the known classes"
+IGNORE_IDX = -100       # target of a row whose label is left out of training: `nn.CrossEntropyLoss`'s `ignore_index`
+
 class _KnownCE(nn.CrossEntropyLoss):
     "`nn.CrossEntropyLoss` whose 'mean' is 0, not NaN, when every target is ignored"
     def forward(self, inp, targ):
@@ -263,14 +259,22 @@ class _KnownCE(nn.CrossEntropyLoss):
         return loss / torch.where(n > 0, n, torch.ones_like(n))
 
 class CrossEntropyLossKnown(CrossEntropyLossFlat):
-    "`CrossEntropyLossFlat` averaged over known targets only: 0, not NaN, when every target is -100 (`ignore_index`)"
-    @use_kwargs_dict(keep=True, weight=None, ignore_index=-100, reduction='mean')
-    def __init__(self, *args, axis:int=-1, **kwargs): BaseLoss.__init__(self, _KnownCE, *args, axis=axis, **kwargs)
+    "`CrossEntropyLossFlat` averaged over known targets only: 0, not NaN, when every target is `IGNORE_IDX`"
+    @use_kwargs_dict(keep=True, weight=None, ignore_index=IGNORE_IDX, reduction='mean')
+    def __init__(self, *args, # `nn.CrossEntropyLoss` arguments
+                 axis:int=-1, # the class axis
+                 **kwargs, # `weight`, `ignore_index`, `reduction`, `label_smoothing`, as for `nn.CrossEntropyLoss`
+                ): BaseLoss.__init__(self, _KnownCE, *args, axis=axis, **kwargs)
 
+# %% ../nbs/02_data.ipynb #7811deae
 class IgnoreCategorize(Categorize):
     "`Categorize` with a sorted `vocab` that encodes the labels in `ignore` as `ignore_index` and decodes them back."
     loss_func = CrossEntropyLossKnown()
-    def __init__(self, vocab=None, ignore=(), ignore_index:int=-100):
+    def __init__(self,
+        vocab=None, # the training classes (sorted here)
+        ignore=(), # labels encoded as `ignore_index`, e.g. `[NEW_WHALE]`
+        ignore_index:int=IGNORE_IDX, # their target
+    ):
         super().__init__(vocab=vocab, sort=True)
         self.ignore, self.ignore_index = list(ignore), ignore_index
     def encodes(self, o):   # (`super().encodes` would pay for a multiple-dispatch lookup on every item)
@@ -290,12 +294,8 @@ def oversample_rare(df:pd.DataFrame, # training rows
     return pd.concat([df, df.iloc[np.concatenate(extra)]]) if extra else df
 
 # %% ../nbs/02_data.ipynb #76c31344
-def _rows(idx, n:int=10) -> str:
-    idx = list(idx)
-    return ', '.join(map(str, idx[:n])) + (f' ... ({len(idx)-n} more)' if len(idx) > n else '')
-
-def _labels(s:pd.Series, label:str, label_delim:str) -> set:
-    if label != 'multi': return set(s)
+def _labels(s:pd.Series, task:str, label_delim:str) -> set:
+    if task != 'multi': return set(s)
     return {l for o in s for l in (o.split(label_delim) if len(o) else [])}
 
 def _check_fold(df, fold, fold_col):
@@ -306,23 +306,23 @@ def _check_fold(df, fold, fold_col):
     return df[fold_col] == fold
 
 # %% ../nbs/02_data.ipynb #afee0cff
-def _check_rows(df, fn_col, lcols, fold_col, label):
+def _check_rows(df, fn_col, lcols, fold_col, task):
     if missing := [c for c in [fn_col, fold_col, *lcols] if c not in df.columns]:
         raise ValueError(f"missing column(s) {missing}; the DataFrame has {list(df.columns)}")
     for c in lcols:
-        if (na := df[c].isna()).any(): raise ValueError(f"column '{c}' has NaN labels in rows {_rows(df.index[na])}"
-                                                         + (" (a row with no labels needs '')" if label == 'multi' else ''))
+        if (na := df[c].isna()).any(): raise ValueError(f"column '{c}' has NaN labels in rows {_some(df.index[na], 10, str)}"
+                                                         + (" (a row with no labels needs '')" if task == 'multi' else ''))
     if (dup := df[fn_col].duplicated(keep=False)).any():
-        raise ValueError(f"column '{fn_col}' has duplicate image ids {_rows(df[fn_col][dup].unique())} in rows {_rows(df.index[dup])}")
+        raise ValueError(f"column '{fn_col}' has duplicate image ids {_some(df[fn_col][dup].unique(), 10, str)} in rows {_some(df.index[dup], 10, str)}")
 
-def _vocab(trn, val, fold, label_col, label, label_delim, drop):
+def _vocab(trn, val, fold, label_col, task, label_delim, drop):
     "Sorted classes: of the training rows (single-label, after checking validation has no others), of all rows (multi)."
-    known = _labels(trn[label_col], label, label_delim)
-    if label == 'multi': known |= _labels(val[label_col], label, label_delim)   # every fold gets the same outputs
+    known = _labels(trn[label_col], task, label_delim)
+    if task == 'multi': known |= _labels(val[label_col], task, label_delim)   # every fold gets the same outputs
     elif len(only := val[~val[label_col].isin(known | set(drop))]):
         g = only.groupby(label_col, sort=True).groups
         raise ValueError(f"{len(g)} label(s) of column '{label_col}' appear only in validation fold {fold}, where no model can predict them: "
-            + '; '.join(f'{k!r} (rows {_rows(v, 5)})' for k, v in list(g.items())[:10]) + (' ...' if len(g) > 10 else '')
+            + '; '.join(f'{k!r} (rows {_some(v, 5, str)})' for k, v in list(g.items())[:10]) + (' ...' if len(g) > 10 else '')
             + ". Put such rows in fold -1 (always training) or split the folds by class.")
     try: return sorted(known)
     except TypeError: raise ValueError(f"column '{label_col}' mixes label types: {sorted({type(o).__name__ for o in known})}") from None
@@ -332,22 +332,22 @@ def fold_items(df:pd.DataFrame, # one row per image
                fold:int, # the validation fold
                fn_col:str='Image', # image file column
                label_col:str|list='Id', # label column(s)
-               label:str='single', # 'single', 'multi' or 'regression'
+               task:str='single', # 'single', 'multi' or 'regression'
                label_delim:str=' ', # separator of multi-label labels
                fold_col:str='fold', # fold column; -1 is always training
                drop_classes:list=None, # classes left out of training (kept in validation)
                oversample:int=None, # repeat training rows of rarer classes up to this many
               ) -> tuple:
     "Training rows (without `drop_classes`, oversampled) then validation rows of `fold`; the number of training rows; the sorted vocab."
-    if label not in ('single', 'multi', 'regression'): raise ValueError(f"label must be 'single', 'multi' or 'regression', got {label!r}")
+    if task not in ('single', 'multi', 'regression'): raise ValueError(f"task must be 'single', 'multi' or 'regression', got {task!r}")
     lcols, drop = listify(label_col), listify(drop_classes)
-    if label != 'single' and (drop or oversample): raise ValueError(f"drop_classes and oversample need label='single', not {label!r}")
-    _check_rows(df, fn_col, lcols, fold_col, label)
+    if task != 'single' and (drop or oversample): raise ValueError(f"drop_classes and oversample need task='single', not {task!r}")
+    _check_rows(df, fn_col, lcols, fold_col, task)
     is_val = _check_fold(df, fold, fold_col)
     trn, val = df[~is_val], df[is_val]
     if drop: trn = trn[~trn[label_col].isin(drop)]
     if not len(trn): raise ValueError(f"no training rows are left for fold {fold}")
-    vocab = None if label == 'regression' else _vocab(trn, val, fold, label_col, label, label_delim, drop)
+    vocab = None if task == 'regression' else _vocab(trn, val, fold, label_col, task, label_delim, drop)
     if oversample: trn = oversample_rare(trn, oversample, label_col)
     return pd.concat([trn, val]), len(trn), vocab
 
@@ -357,7 +357,7 @@ def get_dls(df:pd.DataFrame, # one row per image, with a fold column
             fold:int, # rows with this fold are the validation set; fold -1 is always training
             fn_col:str='Image', # column of image file names, relative to `folder`
             label_col:str|list='Id', # label column (a list of columns for multi-output regression)
-            label:str='single', # 'single', 'multi' (labels separated by `label_delim`) or 'regression'
+            task:str='single', # 'single', 'multi' (labels separated by `label_delim`) or 'regression'
             label_delim:str=' ', # separator of multi-label labels
             fold_col:str='fold', # column of fold numbers
             size:int|tuple=None, # `ItemResize` size: int or (height, width); None keeps the files' size
@@ -377,14 +377,14 @@ def get_dls(df:pd.DataFrame, # one row per image, with a fold column
             **kwargs # more `DataLoader` arguments
            ) -> DataLoaders:
     "fastai `DataLoaders` for `fold` of `df`, with albumentations and per-item deterministic augmentation."
-    items, n_trn, vocab = fold_items(df, fold, fn_col, label_col, label, label_delim, fold_col, drop_classes, oversample)
-    yblock = (TransformBlock(IgnoreCategorize(vocab, listify(drop_classes))) if label == 'single' else
-              MultiCategoryBlock(vocab=vocab) if label == 'multi' else RegressionBlock(n_out=len(listify(label_col))))
+    items, n_trn, vocab = fold_items(df, fold, fn_col, label_col, task, label_delim, fold_col, drop_classes, oversample)
+    yblock = (TransformBlock(IgnoreCategorize(vocab, listify(drop_classes))) if task == 'single' else
+              MultiCategoryBlock(vocab=vocab) if task == 'multi' else RegressionBlock(n_out=len(listify(label_col))))
     if isinstance(train_tfms, str): train_tfms = default_train_tfms()
     tfms = [ItemResize(size, resize_method) if size is not None else None,
             AlbumentationsTransform(train_tfms, valid_tfms) if train_tfms or valid_tfms else None, *listify(item_tfms)]
     dblock = DataBlock(blocks=(ImageBlock(PILImageRGB), yblock), get_x=ColReader(fn_col, pref=Path(folder)),
-                       get_y=ColReader(label_col, label_delim=label_delim if label == 'multi' else None),
+                       get_y=ColReader(label_col, label_delim=label_delim if task == 'multi' else None),
                        splitter=IndexSplitter(list(range(n_trn, len(items)))), item_tfms=[t for t in tfms if t is not None],
                        batch_tfms=batch_tfms, dl_type=dl_type)
     if issubclass(dl_type, SeededDL): kwargs['seed'] = seed
@@ -411,7 +411,9 @@ def get_test_dl(dls:DataLoaders, # from `get_dls`
 # %% ../nbs/02_data.ipynb #c942277e
 class BadImagesError(ValueError):
     "Some images are missing, unreadable or truncated; `bad` lists them (index: the rows)."
-    def __init__(self, msg, bad:pd.DataFrame): super().__init__(msg); self.bad = bad
+    def __init__(self, msg:str, # what is wrong, with the first files named
+                 bad:pd.DataFrame, # one row per bad image: file and problem
+                ): super().__init__(msg); self.bad = bad
 
 def _check_image(fn):
     fn = Path(fn)
@@ -426,14 +428,14 @@ def _check_image(fn):
 def check_images(df:pd.DataFrame, # one row per image
                  folder:str|Path, # folder holding the images
                  fn_col:str='Image', # column of file names relative to `folder`
-                 n_workers:int=None, # threads; default: 4 per CPU, at most 32
+                 num_workers:int=None, # threads reading images; default: 4 per CPU, at most 32
                  progress:bool=False, # show a progress bar
                 ) -> pd.DataFrame:
     "Width, height and mode of every image; raises one `BadImagesError` naming every missing, unreadable or truncated file."
     if fn_col not in df.columns: raise ValueError(f"missing column '{fn_col}'; the DataFrame has {list(df.columns)}")
     fns = [Path(folder)/f for f in df[fn_col]]
     old, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
-    try: res = list(parallel(_check_image, fns, n_workers=n_workers or min(32, 4*(os.cpu_count() or 1)), threadpool=True, progress=progress))
+    try: res = list(parallel(_check_image, fns, n_workers=num_workers or min(32, 4*(os.cpu_count() or 1)), threadpool=True, progress=progress))
     finally: ImageFile.LOAD_TRUNCATED_IMAGES = old
     bad = [(i, f, r[0], r[1]) for i, f, r in zip(df.index, fns, res) if isinstance(r[0], str)]
     if bad:
@@ -491,8 +493,8 @@ def show_augmented(src, # `DataLoaders` (the training pipeline) or an albumentat
                    n_draws:int=6, # augmentation draws per image
                    fn_col:str='Image', # column of file names
                    size:int|tuple=None, # resize first (with an albumentations pipeline)
-                   seed:int=0, # seed of the draws
-                   figsize=None,
+                   seed:int=42, # seed of the draws
+                   figsize=None, # matplotlib figure size; default from the grid
                   ):
     "A grid of the same images under several augmentation draws, to catch artifacts by eye. Returns the axes."
     rows = df.iloc[:n_images]

@@ -15,7 +15,7 @@ from PIL import Image
 __all__ = ['make_whales']
 
 # %% ../nbs/09_datasets.ipynb #a084d7c8
-from .metrics import NEW_WHALE   # one definition of the label, in the module that scores it
+from .data import NEW_WHALE   # one definition of the label, where the targets are made
 
 def _names(rng, n):
     "`n` distinct Kaggle-style individual ids, e.g. 'w_1a2b3c4'."
@@ -71,3 +71,28 @@ def _hexes(rng, n):
         h = '%08x' % int(rng.integers(0, 2**32))
         if h not in seen: seen.add(h); out.append(h)
     return out
+
+# %% ../nbs/09_datasets.ipynb #a4c2c534
+def whale_learner(df:pd.DataFrame, # `train.csv` of a `make_whales` folder, with a fold column
+                  data:str|Path, # the `make_whales` folder
+                  fold:int=0, # validation fold
+                  size:int=32, # image size
+                  bs:int=32, # batch size
+                  arch:str='test_resnet', # timm architecture (`test_*` models train in seconds on a CPU)
+                  seed:int=42, # `get_dls`' seed: shuffles and augmentation
+                  num_workers:int=0, # DataLoader workers
+                  train_tfms:bool=True, # the default augmentation (no flips: digits are not flip-invariant); False: none
+                  cbs:list=(), # more callbacks, after `SeededDLCallback` and `NewWhaleCallback`
+                  dls_kwargs:dict=None, # more `get_dls` arguments
+                  **kwargs, # more `timm_learner` arguments (`ps`, `pretrained`...)
+                 ):
+    "A `timm_learner` on fold `fold` of the embedded whale data, as the kit's tests, benches and demo train it"
+    from kaggle_kit.data import get_dls, default_train_tfms, SeededDLCallback, CrossEntropyLossKnown
+    from kaggle_kit.metrics import AccuracyKnown, NewWhaleCallback
+    from kaggle_kit.models import timm_learner
+    from fastai.vision.all import Normalize, imagenet_stats
+    dls = get_dls(df, Path(data)/'train', fold, size=size, bs=bs, num_workers=num_workers, seed=seed, drop_classes=[NEW_WHALE],
+                  train_tfms=default_train_tfms(hflip=False) if train_tfms else None,
+                  batch_tfms=Normalize.from_stats(*imagenet_stats), **(dls_kwargs or {}))
+    return timm_learner(dls, arch, loss_func=CrossEntropyLossKnown(), metrics=AccuracyKnown(),
+                        cbs=[SeededDLCallback(), NewWhaleCallback(), *cbs], **kwargs)

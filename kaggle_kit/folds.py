@@ -16,6 +16,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import column_or_1d
 from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
+from .env import _some
 
 # %% auto #0
 __all__ = ['EvenStratifiedGroupKFold', 'add_folds', 'check_folds', 'fold_report', 'plot_folds']
@@ -83,15 +84,15 @@ class EvenStratifiedGroupKFold(GroupsConsumerMixin, _BaseKFold):
         for i in range(self.n_splits): yield np.flatnonzero(f == i)
 
 # %% ../nbs/01_folds.ipynb #72ade8ff
-def _tags(d, label, bins:int=10, multi:bool=False):
+def _tags(d, label_col, bins:int=10, multi:bool=False):
     "Series of the classes each row of `d` stratifies on, indexed by row position (a row appears once per class)"
-    if isinstance(label, (list, tuple)):                          # several 0/1 columns
-        m = d[list(label)]
-        for c in label:
+    if isinstance(label_col, (list, tuple)):                          # several 0/1 columns
+        m = d[list(label_col)]
+        for c in label_col:
             if not m[c].isin([0, 1]).all(): raise ValueError(f"multilabel column {c!r} holds values other than 0/1: {sorted(set(m[c]) - {0, 1})[:5]}")
         r, c = np.nonzero(m.to_numpy().astype(bool))
-        return pd.Series(np.array(label, dtype=object)[c], index=r)
-    y = d[label].reset_index(drop=True)
+        return pd.Series(np.array(label_col, dtype=object)[c], index=r)
+    y = d[label_col].reset_index(drop=True)
     if multi: return y.astype(str).str.split().map(lambda t: sorted(set(t))).explode().dropna()
     if y.dtype.kind == 'f' and bins and y.nunique() > bins: y = pd.qcut(y, bins, duplicates='drop')
     return y
@@ -108,15 +109,15 @@ def _with_groups(rows, g, n:int):
     m = np.zeros(n, bool); m[rows] = True
     return m if g is None else np.isin(g, g[m])
 
-def _keep(tags, g, n:int, n_folds:int, rare:str, label):
+def _keep(tags, g, n:int, n_folds:int, rare:str, label_col):
     "Mask of the `n` rows that get a fold after the `rare` rule, and what the rule did ('' when nothing)"
     keep = np.ones(n, bool)
     if tags is None: return keep, ''
-    if not len(tags): raise ValueError(f'label {label!r} holds no classes')
+    if not len(tags): raise ValueError(f'label_col {label_col!r} holds no classes')
     small = tags[tags.map(tags.value_counts()).to_numpy() < n_folds]
-    if len(small) == len(tags): raise ValueError(f"every class of label {label!r} has fewer than n_folds={n_folds} rows: use strategy='kfold' or fewer folds")
+    if len(small) == len(tags): raise ValueError(f"every class of label_col {label_col!r} has fewer than n_folds={n_folds} rows: use strategy='kfold' or fewer folds")
     k = small.nunique()
-    msg = f"{len(np.unique(small.index))} rows in {k} class{'es' if k > 1 else ''} of {label!r} with fewer than n_folds={n_folds} rows each" if k else ''
+    msg = f"{len(np.unique(small.index))} rows in {k} class{'es' if k > 1 else ''} of {label_col!r} with fewer than n_folds={n_folds} rows each" if k else ''
     if rare == 'spread': return keep, msg and msg + "; rare='spread' spreads them over folds: validated, with few or none of their class in training"
     rows = np.unique(small.index) if rare == 'train' else _whole(tags, np.arange(n) if g is None else _unique_inv(g)[1])
     keep = ~_with_groups(rows, g, n)                            # whole groups, or a group would straddle train and valid
@@ -124,7 +125,7 @@ def _keep(tags, g, n:int, n_folds:int, rare:str, label):
     return keep, msg
 
 # %% ../nbs/01_folds.ipynb #15ad683c
-def _seen(tags, g, f, n_folds:int, label, msg:str):
+def _seen(tags, g, f, n_folds:int, label_col, msg:str):
     "Folds `f` with the classes that only one fold holds sent to -1 (groups whole), and `msg` completed"
     f = np.where(_with_groups(_whole(tags, f), g, len(f)), -1, f)
     if missing := sorted(set(range(n_folds)) - set(f)):
@@ -132,33 +133,33 @@ def _seen(tags, g, f, n_folds:int, label, msg:str):
     if not (n := (f == -1).sum()): return f, msg
     k = pd.Series(f[tags.index] == -1).groupby(pd.factorize(tags)[0]).all().sum()
     return f, (msg + '; ' if msg else '') + (f"rare='seen' gives {n} rows fold -1, always in training and never validated: "
-        f"{k} class{'es' if k > 1 else ''} of {label!r} that one fold would hold whole{', with their groups' if g is not None else ''}")
+        f"{k} class{'es' if k > 1 else ''} of {label_col!r} that one fold would hold whole{', with their groups' if g is not None else ''}")
 
 # %% ../nbs/01_folds.ipynb #4b53c94e
-_strategies = dict(kfold=(), stratified=('label',), group=('group',), stratified_group=('label', 'group'), multilabel=('label',))
-_hints = dict(label="use strategy='stratified_group' to stratify groups", group="use strategy='group' or 'stratified_group' to keep groups whole")
+_strategies = dict(kfold=(), stratified=('label_col',), group=('group',), stratified_group=('label_col', 'group'), multilabel=('label_col',))
+_hints = dict(label_col="use strategy='stratified_group' to stratify groups", group="use strategy='group' or 'stratified_group' to keep groups whole")
 
-def _check_args(df, strategy, n_folds, label, group, id_col, rare, col):
+def _check_args(df, strategy, n_folds, label_col, group, fn_col, rare, col):
     "Raise a clear error for arguments `add_folds` cannot split with"
     if strategy not in _strategies: raise ValueError(f"strategy={strategy!r} is unknown: use one of {', '.join(_strategies)}")
     if not isinstance(n_folds, (int, np.integer)) or n_folds < 2: raise ValueError(f'n_folds={n_folds!r}: need an int >= 2')
     if rare not in ('seen', 'spread', 'train'): raise ValueError(f"rare={rare!r}: use 'seen', 'spread' or 'train'")
-    for arg, v in (('label', label), ('group', group)):
+    for arg, v in (('label_col', label_col), ('group', group)):
         if arg in _strategies[strategy] and v is None: raise ValueError(f"strategy={strategy!r} needs {arg}=")
         if arg not in _strategies[strategy] and v is not None: raise ValueError(f"strategy={strategy!r} does not use {arg}={v!r}: {_hints[arg]}")
-    if isinstance(label, (list, tuple)) and strategy != 'multilabel': raise ValueError(f"label={label!r} is a list of columns: only strategy='multilabel' takes several")
-    cols = [*(label if isinstance(label, (list, tuple)) else [label]), group, id_col]
+    if isinstance(label_col, (list, tuple)) and strategy != 'multilabel': raise ValueError(f"label_col={label_col!r} is a list of columns: only strategy='multilabel' takes several")
+    cols = [*(label_col if isinstance(label_col, (list, tuple)) else [label_col]), group, fn_col]
     for c in cols:
         if c is not None and c not in df.columns: raise KeyError(f"column {c!r} is not in df (columns: {list(df.columns)})")
     if col in cols: raise ValueError(f"col={col!r} would overwrite an input column")
 
-def _ids(df, id_col):
-    "Row ids (`id_col` or the index) as an array, checked to be unique"
-    ids = df.index.to_series() if id_col is None else df[id_col]
-    what = 'the index' if id_col is None else f'id_col {id_col!r}'
+def _ids(df, fn_col):
+    "Row ids (`fn_col` or the index) as an array, checked to be unique"
+    ids = df.index.to_series() if fn_col is None else df[fn_col]
+    what = 'the index' if fn_col is None else f'fn_col {fn_col!r}'
     if ids.isna().any(): raise ValueError(f'{what} has NaN ids in {ids.isna().sum()} rows')
     dup = pd.unique(ids[ids.duplicated()])
-    if len(dup): raise ValueError(f"{what} has duplicated ids, e.g. {dup[:5].tolist()}: ids must be unique" + (' (pass id_col= or reset_index())' if id_col is None else ''))
+    if len(dup): raise ValueError(f"{what} has duplicated ids, e.g. {dup[:5].tolist()}: ids must be unique" + (' (pass fn_col= or reset_index())' if fn_col is None else ''))
     return ids.to_numpy()
 
 def _no_nan(d, cols, ids, arg):
@@ -194,25 +195,25 @@ def _split(strategy:str, n_folds:int, seed:int, tags, g, keep, group):
 def add_folds(df:pd.DataFrame,  # training table, one row per item
     strategy:str='stratified',  # kfold, stratified, group, stratified_group or multilabel
     n_folds:int=5,              # number of folds
-    label:str|list=None,        # class column (binned if float); multilabel: space-separated tags or several 0/1 columns
+    label_col:str|list=None,    # class column (binned if float); multilabel: space-separated tags or several 0/1 columns
     group:str=None,             # column whose values never straddle two folds (series, patient, photographer)
-    id_col:str=None,            # column of unique ids that decide the split (default: the index)
+    fn_col:str=None,            # column of unique ids (image file names) that decide the split (default: the index)
     seed:int=42,                # same seed + same ids -> same folds, whatever the row order
-    bins:int=10,                # quantile bins for a float label with more than `bins` distinct values (0: never bin)
+    bins:int=10,                # quantile bins for a float label_col with more than `bins` distinct values (0: never bin)
     rare:str='seen',            # 'seen': classes one fold would hold whole get fold -1; 'spread' them too; 'train': all below `n_folds` rows to -1
     col:str='fold',             # name of the new column
 )->pd.DataFrame:                # a copy of `df` with `col` (-1: always in training)
     "A copy of `df` with a `col` column of folds, decided by ids, not positions"
-    _check_args(df, strategy, n_folds, label, group, id_col, rare, col)
-    ids = _ids(df, id_col)
+    _check_args(df, strategy, n_folds, label_col, group, fn_col, rare, col)
+    ids = _ids(df, fn_col)
     o = _id_order(ids, seed)
     d, ids = df.iloc[o].reset_index(drop=True), ids[o]           # canonical order
-    tags = None if label is None else _tags(_no_nan(d, label, ids, 'label'), label, bins, strategy == 'multilabel')
+    tags = None if label_col is None else _tags(_no_nan(d, label_col, ids, 'label_col'), label_col, bins, strategy == 'multilabel')
     g = None if group is None else _no_nan(d, group, ids, 'group')[group].to_numpy()
-    keep, msg = _keep(tags, g, len(d), n_folds, rare, label)
+    keep, msg = _keep(tags, g, len(d), n_folds, rare, label_col)
     f = np.full(len(d), -1)
     f[keep] = _split(strategy, n_folds, seed, tags, g, keep, group)
-    if rare == 'seen' and tags is not None: f, msg = _seen(tags, g, f, n_folds, label, msg)
+    if rare == 'seen' and tags is not None: f, msg = _seen(tags, g, f, n_folds, label_col, msg)
     if msg: warnings.warn(msg, stacklevel=2)
     res, res_f = df.copy(), np.empty(len(d), int)
     res_f[o] = f                                                 # back to the caller's row order
@@ -222,8 +223,7 @@ def add_folds(df:pd.DataFrame,  # training table, one row per item
 # %% ../nbs/01_folds.ipynb #ed338455
 def _show(s:pd.Series, m, n:int=5) -> str:
     "The first `n` rows of `s` where `m` holds, as `index (value)`, and how many more"
-    r = s[np.asarray(m)]
-    return ', '.join(f'{i!r} ({v!r})' for i, v in r.iloc[:n].items()) + (f' and {len(r) - n} more' if len(r) > n else '')
+    return _some([f'{i!r} ({v!r})' for i, v in s[np.asarray(m)].items()], n, str)
 
 def _int_rows(v:pd.Series):
     "Mask of the values of `v` that are integers (not bools, NaN, floats or strings)"
@@ -256,11 +256,11 @@ def check_folds(df:pd.DataFrame, # table with a fold column, e.g. from `add_fold
 
 # %% ../nbs/01_folds.ipynb #a0456e9b
 def fold_report(df:pd.DataFrame, # table with a fold column, e.g. from `add_folds`
-    label:str|list=None,         # classes to check, as in `add_folds`
+    label_col:str|list=None,     # classes to check, as in `add_folds`
     group:str=None,              # group column: groups per fold, and a warning if one straddles folds
     col:str='fold',              # fold column
     bins:int=10,                 # as in `add_folds`
-    multi:bool=False,            # `label` is a column of space-separated tags
+    multi:bool=False,            # `label_col` is a column of space-separated tags
     top:int=3,                   # classes (most frequent first) that get a `p_<class>` column
 )->pd.DataFrame:
     "Per fold (-1: training only) and for `all` folds: rows, share, groups, `only`, `max_dev`, shares of the top classes"
@@ -271,9 +271,9 @@ def fold_report(df:pd.DataFrame, # table with a fold column, e.g. from `add_fold
         r['groups'], a['groups'] = df.groupby(col)[group].nunique(), df[group][m].nunique()
         n = df.groupby(group)[col].nunique()
         if (n > 1).any(): warnings.warn(f'{(n > 1).sum()} groups of {group!r} straddle folds, e.g. {n[n > 1].index[:3].tolist()}')
-    if isinstance(label, str) and df[label].dtype.kind == 'f': r['mean'], a['mean'] = df.groupby(col)[label].mean(), df[label][m].mean()
-    if label is not None:
-        tags = _tags(df.reset_index(drop=True), label, bins, multi)
+    if isinstance(label_col, str) and df[label_col].dtype.kind == 'f': r['mean'], a['mean'] = df.groupby(col)[label_col].mean(), df[label_col][m].mean()
+    if label_col is not None:
+        tags = _tags(df.reset_index(drop=True), label_col, bins, multi)
         ct = pd.crosstab(f[tags.index], tags.to_numpy()).reindex(rows.index, fill_value=0)
         whole, p = ct[ct.index >= 0].sum()/m.sum(), ct.div(rows, axis=0)
         r['only'] = (ct > 0).sum().eq(1).pipe(lambda one: (ct.loc[:, one] > 0).sum(axis=1)); a['only'] = r.only[r.index >= 0].sum()
@@ -289,7 +289,7 @@ def plot_folds(df:pd.DataFrame, # table with a fold column, e.g. from `add_folds
     figsize:tuple=(11, 3.5),     # size of the figure
     **kwargs,
 ):
-    "Figure of fold sizes and, when `label` is given, each fold's share of the `top` classes against the whole"
+    "Figure of fold sizes and, when `label_col` is given, each fold's share of the `top` classes against the whole"
     r, col = fold_report(df, top=top, **kwargs), kwargs.get('col', 'fold')
     fs, ps = r.drop('all'), [c for c in r.columns if c.startswith('p_')]
     fig, axs = plt.subplots(1, 2 if ps else 1, figsize=figsize, squeeze=False, width_ratios=[1, 2] if ps else None)

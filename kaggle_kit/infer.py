@@ -21,14 +21,14 @@ import fastai.vision.augment # adds `TensorImage.dihedral`
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
-from .metrics import NEW_WHALE, IGNORE_IDX, topk_scores, topk_new, idxs_to_labels
+from .env import atomic_file, _some
+from .data import NEW_WHALE, IGNORE_IDX
+from .metrics import topk_scores, topk_new, idxs_to_labels, _np
 from .data import SeededDL
 
 # %% auto #0
-__all__ = ['DIHEDRAL', 'TTA_STATS', 'dihedral_tfm', 'DihedralTTACallback', 'tta_preds', 'preds_frame', 'to_ranks', 'blend',
-           'BlendWeights', 'search_weights', 'StackResult', 'stack_cv', 'pseudo_label', 'add_pseudo',
-           'label_submission', 'probs_submission', 'topk_submission', 'SubmissionError', 'check_submission',
-           'save_submission']
+__all__ = ['tta_preds', 'preds_frame', 'blend', 'search_weights', 'stack_cv', 'pseudo_label', 'add_pseudo', 'label_submission',
+           'probs_submission', 'topk_submission', 'SubmissionError', 'check_submission', 'save_submission']
 
 # %% ../nbs/08_infer.ipynb #bd686143
 DIHEDRAL = (0, 1, 2, 4, 3, 5, 6, 7) # fastai's `TensorImage.dihedral` k, shape-keeping first: id, flip lr, flip tb, rot180
@@ -78,7 +78,7 @@ def _pred_dl(learn, ds_idx, dl):
     return dl.new(shuffle=False, drop_last=False, **({'skip': 0} if isinstance(dl, SeededDL) else {}))
 
 # %% ../nbs/08_infer.ipynb #0f02ff51
-def tta_preds(learn:Learner,
+def tta_preds(learn:Learner, # a trained learner
               ds_idx:int=1, # `learn.dls[ds_idx]` when `dl` is None (1: validation)
               dl=None, # a loader of the images to predict, e.g. from `get_test_dl` or `learn.dls.test_dl`
               n:int|list=8, # number of transforms (the first `n` of `DIHEDRAL`) or a list of their indices
@@ -90,6 +90,7 @@ def tta_preds(learn:Learner,
     dl = _pred_dl(learn, ds_idx, dl)
     idxs = dl.get_idxs()
     cb = DihedralTTACallback(tfms, act, features)
+    # fastai's own way to pin a loader's order (`Learner.tta` does the same); a private name, checked in the tests below
     _, targs = learn.get_preds(dl=dl.new(get_idxs=_ConstantFunc(idxs)), cbs=cb, with_preds=False)
     stats = torch.cat(cb.stats)[torch.as_tensor(idxs).argsort()]   # `get_preds` reorders targs the same way
     return (stats[:, 0], targs, stats) if features else (stats[:, 0], targs)
@@ -108,7 +109,6 @@ def tta(self:Learner,
 Learner.tta._fastai = _fastai_tta
 
 # %% ../nbs/08_infer.ipynb #e82733e6
-def _np(x): return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 def _py(xs) -> list:
     "Plain Python values (ids loaded from .npz are `np.str_`): what a CSV and an error message should show."
     return [x.item() if isinstance(x, np.generic) else x for x in xs]
@@ -124,12 +124,8 @@ def preds_frame(preds, # (n_rows, n_classes) probabilities, numpy or torch
     cols = range(p.shape[1]) if vocab is None else list(vocab)
     if len(cols) != p.shape[1]: raise ValueError(f'{len(cols)} vocab entries for {p.shape[1]} columns of `preds`')
     out = pd.DataFrame(p, index=pd.Index(ids, name='id'), columns=cols)
-    if out.index.has_duplicates: raise ValueError(f'duplicate ids: {_first(out.index[out.index.duplicated()].unique())}')
+    if out.index.has_duplicates: raise ValueError(f'duplicate ids: {_some(out.index[out.index.duplicated()].unique())}')
     return out
-
-def _first(xs, n=5):
-    xs = list(xs)
-    return ', '.join(map(repr, xs[:n])) + (f' ... ({len(xs)-n} more)' if len(xs) > n else '')
 
 # %% ../nbs/08_infer.ipynb #cec8a447
 def _runs(preds, what):
@@ -148,15 +144,15 @@ def _align(preds, what='preds', same_cols=True, index=None):
     cols = None
     if all(frames):
         index = vals[0].index if index is None else index
-        if index.has_duplicates: raise ValueError(f'duplicate ids in `{what}`: {_first(index[index.duplicated()].unique())}')
+        if index.has_duplicates: raise ValueError(f'duplicate ids in `{what}`: {_some(index[index.duplicated()].unique())}')
         cols = vals[0].columns if same_cols else None
         out = []
         for nm, v in zip(names, vals):
-            if v.index.has_duplicates: raise ValueError(f'run {nm!r} of `{what}` has duplicate ids {_first(v.index[v.index.duplicated()].unique())}')
-            if len(miss := index.difference(v.index, sort=False)): raise ValueError(f'run {nm!r} of `{what}` lacks {len(miss)} id(s): {_first(miss)}')
-            if len(extra := v.index.difference(index, sort=False)): raise ValueError(f'run {nm!r} of `{what}` has {len(extra)} unexpected id(s): {_first(extra)}')
+            if v.index.has_duplicates: raise ValueError(f'run {nm!r} of `{what}` has duplicate ids {_some(v.index[v.index.duplicated()].unique())}')
+            if len(miss := index.difference(v.index, sort=False)): raise ValueError(f'run {nm!r} of `{what}` lacks {len(miss)} id(s): {_some(miss)}')
+            if len(extra := v.index.difference(index, sort=False)): raise ValueError(f'run {nm!r} of `{what}` has {len(extra)} unexpected id(s): {_some(extra)}')
             if same_cols and set(v.columns) != set(cols):
-                raise ValueError(f'run {nm!r} of `{what}` has columns {_first(v.columns)}, expected {_first(cols)}')
+                raise ValueError(f'run {nm!r} of `{what}` has columns {_some(v.columns)}, expected {_some(cols)}')
             out.append(v.loc[index, cols] if same_cols else v.loc[index])
         vals = out
     arrs = []
@@ -176,7 +172,7 @@ def _align(preds, what='preds', same_cols=True, index=None):
 def _targs(targs, index, n):
     "Targets as a numpy array in row order: a Series indexed by id is aligned to `index`"
     if isinstance(targs, pd.Series) and index is not None:
-        if len(miss := index.difference(targs.index, sort=False)): raise ValueError(f'`targs` lacks {len(miss)} id(s) of the predictions: {_first(miss)}')
+        if len(miss := index.difference(targs.index, sort=False)): raise ValueError(f'`targs` lacks {len(miss)} id(s) of the predictions: {_some(miss)}')
         targs = targs.loc[index]
     t = _np(targs)
     if t.shape != (n,): raise ValueError(f'`targs` must have shape ({n},), one per row, got {t.shape}')
@@ -186,19 +182,20 @@ def _weights(weights, names):
     "Normalised weights, one per run, from None (equal), a list or a dict keyed by run name"
     if weights is None: w = np.ones(len(names))
     elif isinstance(weights, dict):
-        if set(weights) != set(names): raise ValueError(f'`weights` keys {_first(weights)} are not the runs {_first(names)}')
+        if set(weights) != set(names): raise ValueError(f'`weights` keys {_some(weights)} are not the runs {_some(names)}')
         w = np.array([weights[n] for n in names], dtype=np.float64)
     else: w = np.asarray(weights, dtype=np.float64).ravel()
     if len(w) != len(names): raise ValueError(f'{len(w)} weights for {len(names)} runs')
     if not np.isfinite(w).all() or (w < 0).any() or not w.sum() > 0: raise ValueError(f'`weights` must be >= 0 with a positive sum, got {w.tolist()}')
     return w / w.sum()
 
-# %% ../nbs/08_infer.ipynb #8c2d811c
+# %% ../nbs/08_infer.ipynb #ff1d53f7
 def to_ranks(x): # (n_rows, n_classes) array or DataFrame
     "Each column's ranks (ties averaged) divided by the number of rows: values in (0, 1], same type as `x`"
     a = rankdata(_np(x), axis=0) / len(x)
     return pd.DataFrame(a, index=x.index, columns=x.columns) if isinstance(x, pd.DataFrame) else a
 
+# %% ../nbs/08_infer.ipynb #3196e0e5
 def blend(preds, # list or dict of (n_rows, n_classes) predictions: arrays, tensors, or DataFrames indexed by image id
           weights=None, # list, or dict keyed like `preds`, of weights >= 0 (normalised); equal if None
           rank:bool=False, # average `to_ranks` of each run instead of its values
@@ -211,7 +208,7 @@ def blend(preds, # list or dict of (n_rows, n_classes) predictions: arrays, tens
     out = sum((wi*a).astype(dt) for wi, a in zip(w, arrs))
     return pd.DataFrame(out, index=index, columns=cols) if index is not None else out
 
-# %% ../nbs/08_infer.ipynb #635dbb4a
+# %% ../nbs/08_infer.ipynb #ed443799
 @dataclass
 class BlendWeights:
     "Blend weights found by `search_weights`, with the score they give and the score of equal weights"
@@ -219,6 +216,7 @@ class BlendWeights:
     score: float       # metric of the blend with `weights`
     score_equal: float # metric of the equal-weight blend
 
+# %% ../nbs/08_infer.ipynb #4c75cfee
 def search_weights(oofs, # list or dict of out-of-fold predictions (arrays or DataFrames indexed by image id)
                    targs, # targets of the rows (of the first run's rows, in order, for DataFrames; or a Series by id)
                    metric, # `metric(preds, targs) -> float`, e.g. `lambda p, t: map_at_k(p, t)`
@@ -303,7 +301,7 @@ def stack_cv(oofs, # list or dict of per-row matrices: OOF predictions of each r
     Xt = None
     if test is not None:
         tnames, tarrs, tindex, _ = _align(test, 'test', same_cols=False)
-        if tnames != names: raise ValueError(f'`test` has runs {_first(tnames)} but `oofs` has {_first(names)}')
+        if tnames != names: raise ValueError(f'`test` has runs {_some(tnames)} but `oofs` has {_some(names)}')
         for nm, a, b in zip(names, arrs, tarrs):
             if a.shape[1] != b.shape[1]: raise ValueError(f'run {nm!r} has {a.shape[1]} columns in `oofs` but {b.shape[1]} in `test`')
         Xt = np.concatenate(tarrs, 1)
@@ -326,7 +324,7 @@ def stack_cv(oofs, # list or dict of per-row matrices: OOF predictions of each r
 
 # %% ../nbs/08_infer.ipynb #aadbcba8
 def pseudo_label(probs, # (n_rows, n_classes) test predictions: array, tensor, or DataFrame indexed by image id with vocab columns
-                 thr:float=0.9, # keep rows whose top probability is at least this
+                 min_conf:float=0.9, # keep rows whose top probability is at least this
                  ids=None, # image id of each row (default: the DataFrame's index)
                  vocab=None, # class of each column (default: the DataFrame's columns)
                  fn_col:str='Image', # column of image ids, as in the training DataFrame
@@ -335,8 +333,8 @@ def pseudo_label(probs, # (n_rows, n_classes) test predictions: array, tensor, o
                 ) -> pd.DataFrame: # rows `fn_col`, `label_col`, `fold_col`=-1, `is_pseudo`=True, `conf`
     "Confident test rows as training rows labelled with their top class, in fold -1 (never validation)"
     p, ids, vocab = _pvi(probs, ids, vocab)
-    if not 0 < thr <= 1: raise ValueError(f'`thr` must be in (0, 1], got {thr}')
-    keep = p.max(1) >= thr
+    if not 0 < min_conf <= 1: raise ValueError(f'`min_conf` must be in (0, 1], got {min_conf}')
+    keep = p.max(1) >= min_conf
     return pd.DataFrame({fn_col: np.asarray(ids, dtype=object)[keep], label_col: np.asarray(vocab, dtype=object)[p.argmax(1)[keep]],
                          fold_col: -1, 'is_pseudo': True, 'conf': p.max(1)[keep]})
 
@@ -364,21 +362,25 @@ def add_pseudo(df:pd.DataFrame, # training rows, with a fold column
     for nm, d in (('df', df), ('pseudo', pseudo)):
         if missing := [c for c in (fn_col, fold_col) if c not in d.columns]: raise ValueError(f'`{nm}` lacks column(s) {missing}')
     if (bad := pseudo[fold_col] != -1).any():
-        raise ValueError(f'pseudo-labelled rows must be in fold -1 (always training), rows {_first(pseudo.index[bad])} are not')
-    if len(both := sorted(set(df[fn_col]) & set(pseudo[fn_col]))): raise ValueError(f'{len(both)} image(s) both in `df` and in `pseudo`: {_first(both)}')
+        raise ValueError(f'pseudo-labelled rows must be in fold -1 (always training), rows {_some(pseudo.index[bad])} are not')
+    if len(both := sorted(set(df[fn_col]) & set(pseudo[fn_col]))): raise ValueError(f'{len(both)} image(s) both in `df` and in `pseudo`: {_some(both)}')
     return pd.concat([df.assign(is_pseudo=False), pseudo.assign(is_pseudo=True)], ignore_index=True)
 
 # %% ../nbs/08_infer.ipynb #ad992e58
 def label_submission(probs, # (n_rows, n_classes) predictions, or a DataFrame indexed by id with vocab columns
-                     ids=None, vocab=None, # image ids and classes when `probs` is an array
-                     id_col:str='Image', label_col:str='Id', # the sample submission's columns
+                     ids=None, # image id of each row, when `probs` is an array
+                     vocab=None, # class of each column, when `probs` is an array
+                     fn_col:str='Image', # the sample submission's id column
+                     label_col:str='Id', # the sample submission's label column
                     ) -> pd.DataFrame:
     "One label per row: the top class"
     p, ids, vocab = _pvi(probs, ids, vocab)
-    return pd.DataFrame({id_col: ids, label_col: np.asarray(vocab, dtype=object)[p.argmax(1)]})
+    return pd.DataFrame({fn_col: ids, label_col: np.asarray(vocab, dtype=object)[p.argmax(1)]})
 
-def probs_submission(probs, ids=None, vocab=None,
-                     id_col:str='id', # the sample submission's id column; class columns are named by `vocab`
+def probs_submission(probs, # (n_rows, n_classes) probabilities, or a DataFrame indexed by id with vocab columns
+                     ids=None, # image id of each row, when `probs` is an array
+                     vocab=None, # class of each column, when `probs` is an array
+                     fn_col:str='Image', # the sample submission's id column; class columns are named by `vocab`
                      clip:float=None, # clip to [clip, 1-clip] then renormalise rows (log loss punishes a confident 0)
                     ) -> pd.DataFrame:
     "One probability column per class"
@@ -386,23 +388,27 @@ def probs_submission(probs, ids=None, vocab=None,
     if clip is not None:
         if not 0 <= clip < 0.5: raise ValueError(f'`clip` must be in [0, 0.5), got {clip}')
         p = np.clip(p, clip, 1-clip); p = p / p.sum(1, keepdims=True)
-    return pd.concat([pd.DataFrame({id_col: ids}), pd.DataFrame(p, columns=vocab)], axis=1)
+    return pd.concat([pd.DataFrame({fn_col: ids}), pd.DataFrame(p, columns=vocab)], axis=1)
 
-def topk_submission(probs, ids=None, vocab=None,
+def topk_submission(probs, # (n_rows, n_classes) scores, or a DataFrame indexed by id with vocab columns
+                    ids=None, # image id of each row, when `probs` is an array
+                    vocab=None, # class of each column, when `probs` is an array
                     k:int=5, # labels per row
                     thr:float=None, # insert `new_label` before the first top-k score below it (`topk_new`); None: never
                     new_label:str=NEW_WHALE, # the label for "none of the known classes"
-                    id_col:str='Image', label_col:str='Id',
+                    fn_col:str='Image', # the sample submission's id column
+                    label_col:str='Id', # the sample submission's label column
                    ) -> pd.DataFrame:
     "The top `k` labels of each row, space-separated, best first; `new_label` inserted at `thr`"
     p, ids, vocab = _pvi(probs, ids, vocab)
     idx = topk_scores(p, k)[1] if thr is None else topk_new(p, thr, k)
-    return pd.DataFrame({id_col: ids, label_col: [' '.join(r) for r in idxs_to_labels(idx, vocab, new_label)]})
+    return pd.DataFrame({fn_col: ids, label_col: [' '.join(r) for r in idxs_to_labels(idx, vocab, new_label)]})
 
 # %% ../nbs/08_infer.ipynb #aecff364
 class SubmissionError(ValueError):
     "A submission does not match its sample; `problems` lists each problem found"
-    def __init__(self, problems:list): super().__init__(f'{len(problems)} problem(s) with the submission:\n  - ' + '\n  - '.join(problems)); self.problems = problems
+    def __init__(self, problems:list): # one message per problem
+        super().__init__(f'{len(problems)} problem(s) with the submission:\n  - ' + '\n  - '.join(problems)); self.problems = problems
 
 def _read_sub(x, what):
     "A DataFrame as given, or a CSV read as Kaggle does: the id column (first) as text, only empty cells missing"
@@ -413,7 +419,7 @@ def _read_sub(x, what):
 
 def _rows_ids(mask, ids, n=5):
     r = np.flatnonzero(np.asarray(mask))
-    return f"rows {', '.join(map(str, r[:n]))}{f' ... ({len(r)-n} more)' if len(r) > n else ''} (ids {_first(ids.iloc[r[:n]])})"
+    return f"rows {_some(r, n, str)} (ids {_some(ids.iloc[r[:n]])})"
 
 # %% ../nbs/08_infer.ipynb #eb971695
 def _check_columns(sub, sample):
@@ -439,31 +445,31 @@ def _check_ids(ids, want):
     "Problems with the set, uniqueness and order of the ids"
     out = []
     have, need = set(ids.dropna()), set(want.dropna())
-    if miss := [o for o in want if o not in have]: out.append(f'{len(miss)} id(s) of the sample are missing: {_first(miss)}')
-    if extra := [o for o in ids.dropna().unique() if o not in need]: out.append(f'{len(extra)} id(s) not in the sample: {_first(extra)}')
+    if miss := [o for o in want if o not in have]: out.append(f'{len(miss)} id(s) of the sample are missing: {_some(miss)}')
+    if extra := [o for o in ids.dropna().unique() if o not in need]: out.append(f'{len(extra)} id(s) not in the sample: {_some(extra)}')
     if (dup := ids.duplicated(keep=False) & ids.notna()).any():
-        out.append(f'duplicate id(s) {_first(ids[dup].unique())} in {_rows_ids(dup, ids)}')
+        out.append(f'duplicate id(s) {_some(ids[dup].unique())} in {_rows_ids(dup, ids)}')
     if not out and len(ids) == len(want) and (ne := ids.values != want.values).any():
         r = int(ne.argmax())
         out.append(f'rows are in another order than the sample: first at row {r}, expected id {want.iloc[r]!r}, got {ids.iloc[r]!r}')
     return out
 
-def _check_values(sub, sample, ids, probs, k, labels):
+def _check_values(sub, sample, ids, is_probs, k, labels):
     "Problems with the values of the non-id columns present in both"
     out, known = [], None if labels is None else set(labels)
     for c in [c for c in sample.columns[1:] if c in sub.columns]:
         s = sub[c]
-        if pd.api.types.is_numeric_dtype(sample[c]) or probs:
+        if pd.api.types.is_numeric_dtype(sample[c]) or is_probs:
             v = pd.to_numeric(s, errors='coerce')
-            if (bad := v.isna() & s.notna()).any(): out.append(f'column {c!r} must be numeric like the sample, not in {_rows_ids(bad, ids)}: {_first(s[bad])}'); continue
-            if probs and (bad := (v < 0) | (v > 1)).any(): out.append(f'column {c!r} has probabilities outside [0, 1] in {_rows_ids(bad, ids)}: {_first(v[bad])}')
+            if (bad := v.isna() & s.notna()).any(): out.append(f'column {c!r} must be numeric like the sample, not in {_rows_ids(bad, ids)}: {_some(s[bad])}'); continue
+            if is_probs and (bad := (v < 0) | (v > 1)).any(): out.append(f'column {c!r} has probabilities outside [0, 1] in {_rows_ids(bad, ids)}: {_some(v[bad])}')
             continue
         lab = s.fillna('').astype(str).str.split()
         if k is not None and (bad := lab.str.len() > k).any(): out.append(f'column {c!r} has more than {k} labels in {_rows_ids(bad, ids)}')
         if k is not None and (bad := lab.map(lambda l: len(set(l)) < len(l))).any(): out.append(f'column {c!r} repeats a label within a row in {_rows_ids(bad, ids)}')
         if known is not None:
             ex = lab.explode().dropna()
-            if len(unk := ex[~ex.isin(known)]): out.append(f'column {c!r} has unknown label(s) {_first(unk.unique())} in {_rows_ids(s.index.isin(unk.index), ids)}')
+            if len(unk := ex[~ex.isin(known)]): out.append(f'column {c!r} has unknown label(s) {_some(unk.unique())} in {_rows_ids(s.index.isin(unk.index), ids)}')
     return out
 
 # %% ../nbs/08_infer.ipynb #a1ce49c6
@@ -471,28 +477,25 @@ def check_submission(sub, # submission: DataFrame or CSV path
                      sample, # the competition's sample submission: DataFrame or CSV path
                      k:int=None, # label columns: at most `k` space-separated labels per row, none repeated
                      labels=None, # label columns: the allowed labels (e.g. vocab + ['new_whale'])
-                     probs:bool=False, # non-id columns are probabilities: numeric, in [0, 1]
+                     is_probs:bool=False, # non-id columns are probabilities: numeric, in [0, 1]
                     ) -> pd.DataFrame:
     "Check `sub` against `sample`: columns, ids (set, duplicates, order), empty cells and values; raise `SubmissionError` listing every problem"
     sub, sample = _read_sub(sub, 'submission'), _read_sub(sample, 'sample submission')
-    id_col = sample.columns[0]
-    probs_ = _check_columns(sub, sample) + _check_empty(sub, sub[id_col].astype(str) if id_col in sub.columns else pd.Series(sub.index))
-    if id_col in sub.columns:
-        ids, want = (o[id_col].where(o[id_col].isna(), o[id_col].astype(str)) for o in (sub, sample))
-        probs_ += _check_ids(ids, want) + _check_values(sub, sample, ids.astype(str), probs, k, labels)
-    if probs_: raise SubmissionError(probs_)
+    fn_col = sample.columns[0]
+    problems = _check_columns(sub, sample) + _check_empty(sub, sub[fn_col].astype(str) if fn_col in sub.columns else pd.Series(sub.index))
+    if fn_col in sub.columns:
+        ids, want = (o[fn_col].where(o[fn_col].isna(), o[fn_col].astype(str)) for o in (sub, sample))
+        problems += _check_ids(ids, want) + _check_values(sub, sample, ids.astype(str), is_probs, k, labels)
+    if problems: raise SubmissionError(problems)
     return sub
 
 def save_submission(sub:pd.DataFrame, # the submission
                     path:str|Path='submission.csv', # where to write it
                     sample=None, # sample submission (DataFrame or path): checked against it first when given
-                    **kwargs, # `check_submission` arguments: `k`, `labels`, `probs`
+                    **kwargs, # `check_submission` arguments: `k`, `labels`, `is_probs`
                    ) -> Path:
     "Check `sub` (when a sample is given) and write it as CSV atomically: a temporary file, then a rename"
     if sample is not None: check_submission(sub, sample, **kwargs)
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix='.tmp'); os.close(fd)
-    try: sub.to_csv(tmp, index=False); os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp): os.remove(tmp)
+    with atomic_file(path, 'w', newline='') as f: sub.to_csv(f, index=False)
     return path

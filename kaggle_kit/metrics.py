@@ -17,15 +17,11 @@ from fastai.learner import Metric, Recorder
 from fastai.callback.core import Callback
 from fastai.metrics import AccumMetric
 from fastai.losses import BaseLoss, CrossEntropyLossFlat
+from .data import NEW_WHALE, IGNORE_IDX   # defined where the targets are made
 
 # %% auto #0
-__all__ = ['NEW_WHALE', 'IGNORE_IDX', 'topk_scores', 'map_at_k', 'topk_new', 'idxs_to_labels', 'ThresholdResult',
-           'find_threshold', 'plot_threshold', 'combine_thresholds', 'accuracy_known', 'AccuracyKnown',
+__all__ = ['map_at_k', 'topk_new', 'idxs_to_labels', 'find_threshold', 'plot_threshold', 'combine_thresholds', 'AccuracyKnown',
            'NewWhaleCallback']
-
-# %% ../nbs/03_metrics.ipynb #81254cee
-NEW_WHALE = 'new_whale' # the label Kaggle expects for "none of the known classes"
-IGNORE_IDX = -100       # target of a row whose label is not in the vocab: `nn.CrossEntropyLoss`'s `ignore_index`
 
 # %% ../nbs/03_metrics.ipynb #e497634a
 def _as_tensor(x):
@@ -262,12 +258,12 @@ def find_threshold(scores, # (n_rows, n_classes) validation scores over the know
 # %% ../nbs/03_metrics.ipynb #c3b08e27
 def plot_threshold(res:ThresholdResult, # from `find_threshold` or `NewWhaleCallback.res`
                    ax=None, # matplotlib axes to draw on; a new figure if None
-                   label:str|None=None, # legend label; default: the best score and threshold
+                   legend:str|None=None, # legend text; default: the best score and threshold
                   ):
     "Plot MAP@k against the threshold, best marked, MAP@k without new_whale dotted"
     if ax is None: ax = plt.subplots(figsize=(6, 4))[1]
     o = np.argsort(res.thrs, kind='stable')
-    line, = ax.plot(res.thrs[o], res.scores[o], label=label or f'best {res.score:.4f} at thr={res.thr:.4g}')
+    line, = ax.plot(res.thrs[o], res.scores[o], label=legend or f'best {res.score:.4f} at thr={res.thr:.4g}')
     ax.plot([res.thr], [res.score], 'o', color=line.get_color())
     ax.axhline(res.score_no_thr, ls=':', color=line.get_color())
     ax.set_xlabel('threshold'); ax.set_ylabel(f'MAP@{res.k}'); ax.legend()
@@ -294,16 +290,18 @@ def _acc_known(pred, targ):
     return (pred[m] == targ[m]).float().mean()
 
 # %% ../nbs/03_metrics.ipynb #45e1e080
-def accuracy_known(inp, targ, axis=-1):
+def accuracy_known(inp, # (n_rows, n_classes) scores
+                   targ, # class indices, `IGNORE_IDX` for rows that are not a known class
+                   axis:int=-1, # the class axis of `inp`
+                  ):
     "Accuracy over rows whose target is a known class (not `IGNORE_IDX`); NaN if there are none"
     return _acc_known(inp.argmax(dim=axis), targ)
 
-def AccuracyKnown(axis=-1):
+# %% ../nbs/03_metrics.ipynb #855e61a2
+def AccuracyKnown(axis:int=-1, # the class axis of the predictions
+                ):
     "`accuracy_known` over a whole validation set, as a fastai metric"
     return AccumMetric(_acc_known, dim_argmax=axis, name='accuracy_known')
-
-# %% ../nbs/03_metrics.ipynb #4548e26b
-from .data import CrossEntropyLossKnown   # defined beside `IgnoreCategorize`, which makes the -100 targets
 
 # %% ../nbs/03_metrics.ipynb #a9d60ed8
 class _NewWhaleMetric(Metric):
@@ -341,39 +339,34 @@ class NewWhaleCallback(Callback):
     def before_epoch(self): self._reset() # `lr_find` cancels validation before `Recorder` resets the metrics
     def after_fit(self): self.learn.metrics = self.learn.metrics.filter(lambda m: m not in self.mets)
 
-# %% ../nbs/03_metrics.ipynb #ee8c96e4
-@patch
-def _accumulate(self:NewWhaleCallback, learn):
-    if not len(learn.yb): return
-    pred = (self.act or getcallable(learn.loss_func, 'activation'))(learn.pred.float())
-    if pred.ndim != 2 or pred.shape[1] < self.k:
-        raise ValueError(f'{type(self).__name__} needs (bs, n_classes >= {self.k}) predictions, got {tuple(pred.shape)}')
-    v, i = _topk_rows(pred, self.k)
-    t = learn.yb[0]
-    self._vals.append(v.float().cpu()); self._ranks.append(_ranks(i, t, self.k).cpu())
-    self._new.append((t == IGNORE_IDX).cpu())
+    # one accumulator for the three metrics; a result per real validation (`get_preds` runs with a `GatherPredsCallback`)
+    def _accumulate(self, learn):
+        if not len(learn.yb): return
+        pred = (self.act or getcallable(learn.loss_func, 'activation'))(learn.pred.float())
+        if pred.ndim != 2 or pred.shape[1] < self.k:
+            raise ValueError(f'{type(self).__name__} needs (bs, n_classes >= {self.k}) predictions, got {tuple(pred.shape)}')
+        v, i = _topk_rows(pred, self.k)
+        t = learn.yb[0]
+        self._vals.append(v.float().cpu()); self._ranks.append(_ranks(i, t, self.k).cpu())
+        self._new.append((t == IGNORE_IDX).cpu())
 
-@patch
-def _result(self:NewWhaleCallback):
-    "`ThresholdResult` of the current validation, computed once; None before any row"
-    if self._res is None and self._vals:
-        self._res = _search(*[torch.cat(o).numpy() for o in (self._vals, self._ranks, self._new)], self.thrs, self.k)
-    return self._res
+    def _result(self):
+        "`ThresholdResult` of the current validation, computed once; None before any row"
+        if self._res is None and self._vals:
+            self._res = _search(*[torch.cat(o).numpy() for o in (self._vals, self._ranks, self._new)], self.thrs, self.k)
+        return self._res
 
-@patch
-def after_validate(self:NewWhaleCallback):
-    res = self._result()
-    if res is None or hasattr(self.learn, 'gather_preds'): return
-    self.res, self.thr, self.score, self.score_no_thr = res, res.thr, res.score, res.score_no_thr
+    def after_validate(self):
+        res = self._result()
+        if res is None or hasattr(self.learn, 'gather_preds'): return
+        self.res, self.thr, self.score, self.score_no_thr = res, res.thr, res.score, res.score_no_thr
 
-# %% ../nbs/03_metrics.ipynb #3b4e5a3f
-@patch
-def state_dict(self:NewWhaleCallback):
-    "Latest threshold and scores, plain python numbers"
-    return dict(k=self.k, thr=self.thr, score=self.score, score_no_thr=self.score_no_thr)
-
-@patch
-def load_state_dict(self:NewWhaleCallback, d:dict):
-    "Restore what `state_dict` returned"
-    if d['k'] != self.k: raise ValueError(f"state is for MAP@{d['k']} but this {type(self).__name__} has k={self.k}")
-    self.thr, self.score, self.score_no_thr = d['thr'], d['score'], d['score_no_thr']
+    # what a checkpoint keeps
+    def state_dict(self):
+        "Latest threshold and scores, plain python numbers"
+        return dict(k=self.k, thr=self.thr, score=self.score, score_no_thr=self.score_no_thr)
+    def load_state_dict(self, d:dict, # what `state_dict` returned
+                       ):
+        "Restore what `state_dict` returned"
+        if d['k'] != self.k: raise ValueError(f"state is for MAP@{d['k']} but this {type(self).__name__} has k={self.k}")
+        self.thr, self.score, self.score_no_thr = d['thr'], d['score'], d['score_no_thr']

@@ -18,17 +18,16 @@ from fastcore.foundation import L
 from fastcore.meta import delegates
 from fastai.callback.core import Callback
 from fastai.optimizer import Optimizer
-from fastai.vision.learner import TimmBody, vision_learner, default_split, _timm_norm
-from timm.models import clean_state_dict
-from timm.models._manipulate import group_with_matcher
+from fastai.data.transforms import Normalize
+from fastai.vision.learner import TimmBody, vision_learner, default_split
+from timm.models import clean_state_dict, group_parameters
 from .env import fetch_file
 
 # %% auto #0
-__all__ = ['timm_groups', 'timm_splitter', 'show_groups', 'layer_decay_lrs', 'timm_no_wd', 'TimmWdCallback', 'FrozenGradCallback',
-           'read_weights', 'load_weights', 'to_small_stem', 'NHWCBody', 'timm_learner']
+__all__ = ['timm_splitter', 'show_groups', 'layer_decay_lrs', 'load_weights', 'to_small_stem', 'timm_learner']
 
 # %% ../nbs/04_models.ipynb #78cbe5bf
-_PROBE = '\0unmatched'  # a name that no group_matcher expression matches: it shows which group holds the unmatched
+_PROBE = '\0unmatched'  # a parameter name no group_matcher expression matches: it shows which group holds the unmatched
 
 def _timm_parts(model):
     "The timm model in `model`, and the name prefix of its parameters in `model`."
@@ -36,6 +35,16 @@ def _timm_parts(model):
     if hasattr(model, 'pretrained_cfg'): return model, ''
     raise TypeError(f"Expected a timm model or a fastai model built by `vision_learner` from a timm arch, "
                     f"got {type(model).__name__}.")
+
+def _probed(body:nn.Module) -> nn.Module:
+    "A module with the parameters of `body` under the same names, plus `_PROBE`."
+    # timm exports `group_parameters(module, ...)`, which groups `module.named_parameters()`; the function that takes
+    # any names (`group_with_matcher`) lives in the private `timm.models._manipulate`. So the probe becomes a parameter.
+    m = nn.Module()
+    for n, p in body.named_parameters(recurse=False): m.register_parameter(n, p)
+    for n, c in body.named_children(): m.add_module(n, c)
+    m.register_parameter(_PROBE, nn.Parameter(torch.empty(0)))
+    return m
 
 def timm_groups(model:nn.Module, # a fastai model from `vision_learner(dls, '<timm arch>')`, or a timm model
                 groups:str='stage', # 'stage' (timm's coarse groups) or 'block' (fine)
@@ -46,7 +55,7 @@ def timm_groups(model:nn.Module, # a fastai model from `vision_learner(dls, '<ti
     if not hasattr(body, 'group_matcher'):
         raise ValueError(f"{type(body).__name__} has no `group_matcher`: split it with fastai's `default_split` instead.")
     names = [n for n, _ in body.named_parameters()]
-    ids = group_with_matcher(((n, None) for n in names + [_PROBE]), _matcher(body, groups), reverse=True)
+    ids = group_parameters(_probed(body), _matcher(body, groups), reverse=True)  # name -> group, in forward order
     res = [[] for _ in range(max(ids.values()) + 1)]
     for n in names: res[ids[n]].append(pre + n)
     if pre:  # fastai's head follows; timm's unmatched group (when it is the last) joins it
@@ -78,7 +87,8 @@ def timm_splitter(model:nn.Module, # a fastai model from `vision_learner(dls, '<
     return L([params[n] for n in g] for g in timm_groups(model, groups))
 
 # %% ../nbs/04_models.ipynb #5e1b869e
-def show_groups(learn) -> pd.DataFrame:
+def show_groups(learn, # a `Learner`; groups of its optimizer, or of its splitter before it has one
+               ) -> pd.DataFrame:
     "One row per parameter group of `learn`: first/last parameter, size, learning rate, fraction of tensors that train."
     groups = learn.opt.param_lists if learn.opt is not None else learn.splitter(learn.model)
     names = {id(p): n.removeprefix('0.model.') for n, p in learn.model.named_parameters()}
@@ -97,7 +107,8 @@ def layer_decay_lrs(learn, # a `Learner`; its splitter decides the groups
     return lr * decay ** np.arange(n - 1, -1, -1)
 
 # %% ../nbs/04_models.ipynb #4dbc99b6
-def timm_no_wd(model) -> list[str]:
+def timm_no_wd(model:nn.Module, # a fastai model from `vision_learner(dls, '<timm arch>')`, or a timm model
+              ) -> list[str]:
     "Names of the parameters timm trains without weight decay: 1-D tensors, biases and `model.no_weight_decay()`."
     body, pre = _timm_parts(model)
     skip = body.no_weight_decay() if hasattr(body, 'no_weight_decay') else ()
@@ -107,22 +118,25 @@ def timm_no_wd(model) -> list[str]:
 class TimmWdCallback(Callback):
     "No weight decay for the parameters timm exempts (see `timm_no_wd`), besides fastai's norm and bias parameters."
     order = 0  # before anything steps; the optimizer already exists in `before_fit`
+    # every fit, `lr_find` included: the sweep trains as the fit after it will (no `self.run` idiom on purpose)
     def before_fit(self):
         if self.learn.wd_bn_bias or not isinstance(self.learn.opt, Optimizer): return
         params = dict(self.learn.model.named_parameters())
         for n in timm_no_wd(self.learn.model): self.learn.opt.state[params[n]]['do_wd'] = False
     def state_dict(self) -> dict: return {}
-    def load_state_dict(self, d:dict): pass
+    def load_state_dict(self, d:dict, # what `state_dict` returned (nothing: the rule is recomputed every fit)
+                       ): pass
 
 # %% ../nbs/04_models.ipynb #bf97b381
 class FrozenGradCallback(Callback):
     "Drop the gradients of frozen parameters at the start of a fit, so that the optimizer leaves them alone."
-    order = 0
+    order = 0  # every fit, `lr_find` included: it steps the optimizer as well (no `self.run` idiom on purpose)
     def before_fit(self):
         for p in self.learn.model.parameters():
             if not p.requires_grad: p.grad = None
     def state_dict(self) -> dict: return {}
-    def load_state_dict(self, d:dict): pass
+    def load_state_dict(self, d:dict, # what `state_dict` returned (nothing: gradients are dropped every fit)
+                       ): pass
 
 # %% ../nbs/04_models.ipynb #a7b4f42c
 _hf_names = ('model.safetensors', 'pytorch_model.bin')
@@ -187,6 +201,8 @@ def _plan(model, sd:dict):
         target = body
         if pre and all(k.startswith('model.') for k in sd): sd, kind = {k[6:]: v for k, v in sd.items()}, 'body'
         else:
+            # timm has no public accessor for a model's filter: `load_pretrained` gets it from the model's module, which
+            # by timm's convention defines `checkpoint_filter_fn` (a test under the ViT example checks it still does)
             filt = getattr(sys.modules[type(body).__module__], 'checkpoint_filter_fn', None)
             if filt is not None:
                 try: sd = filt(dict(sd), body)
@@ -274,7 +290,8 @@ def _fits(model, sd) -> bool: return not any(_plan(model, sd)[-1].values())
 
 class NHWCBody(TimmBody):
     "A `TimmBody` for timm models with channels-last `forward_features` (Swin, MambaOut): NCHW maps for fastai's head."
-    def forward(self, x): return self.model.forward_features(x).permute(0, 3, 1, 2)
+    def forward(self, x, # a batch of images
+               ): return self.model.forward_features(x).permute(0, 3, 1, 2)
 
 def _nchw_body(body:TimmBody, arch:str) -> TimmBody:
     "`body`, or an `NHWCBody` around its model when the maps that fastai's head pools are channels-last."
@@ -284,6 +301,13 @@ def _nchw_body(body:TimmBody, arch:str) -> TimmBody:
     if fmt == 'NHWC': return NHWCBody(body.model)
     raise ValueError(f"{arch}: timm's `forward_features` gives {fmt} features, and fastai's head pools NCHW maps.")
 
+def _timm_normalize(dls, cfg:dict, n_in:int=3):
+    "Add a `Normalize` with the model's mean and std to `dls` unless it has one: what `vision_learner` does for hub weights."
+    # fastai's own helper for this (`fastai.vision.learner._timm_norm`) is private; these are its public parts
+    if n_in != len(cfg['mean']) or any(isinstance(t, Normalize) for t in dls.after_batch.fs): return
+    dls.add_tfms([Normalize.from_stats(cfg['mean'], cfg['std'])], 'after_batch')
+
+# %% ../nbs/04_models.ipynb #0fe324d7
 @delegates(vision_learner)
 def timm_learner(dls, # fastai `DataLoaders`
                  arch:str, # timm architecture name, e.g. 'resnet34', 'convnext_tiny'
@@ -295,7 +319,8 @@ def timm_learner(dls, # fastai `DataLoaders`
                  groups:str='stage', # parameter groups: 'stage' or 'block' (see `timm_splitter`)
                  layer_decay:float=None, # when set, `learn.lr` becomes `layer_decay_lrs(learn, lr, layer_decay)`
                  timm_wd:bool=True, # add `TimmWdCallback`: no weight decay where timm has none
-                 **kwargs):
+                 **kwargs, # passed to `vision_learner` (and on to `timm.create_model`, e.g. `img_size`)
+                ):
     "fastai `vision_learner` for timm's `arch` with groups per stage or block, and weights from a file, folder or link."
     if not isinstance(arch, str): raise TypeError(f"arch must be a timm model name, got {arch!r}; use `vision_learner`.")
     if weights is not None and pretrained: raise ValueError("Pass either `weights` or `pretrained=True`, not both.")
@@ -318,7 +343,7 @@ def timm_learner(dls, # fastai `DataLoaders`
             to_small_stem(learn.model)  # saved from a small-stem model: its first conv is already 3x3
         learn.weights_note = _load(learn.model, sd, name)
         print(learn.weights_note)
-        if kwargs.get('normalize', True): _timm_norm(dls, learn.model[0].model.pretrained_cfg, True, kwargs.get('n_in', 3))
+        if kwargs.get('normalize', True): _timm_normalize(dls, learn.model[0].model.pretrained_cfg, kwargs.get('n_in', 3))
     if small_stem: to_small_stem(learn.model)  # after loading standard weights: the new 3x3 conv starts from them
     learn.opt = None  # the model may have new parameters: the optimizer is built again
     if pretrained or weights is not None: learn.freeze()

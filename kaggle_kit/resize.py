@@ -18,7 +18,7 @@ from fastai.torch_core import TensorMask
 from fastai.vision.augment import AffineCoordTfm, RandomResizedCropGPU, Resize, RandomResizedCrop, CropPad, RandomCrop
 
 # %% auto #0
-__all__ = ['resize_schedule', 'plot_resize_schedule', 'model_stride', 'ProgressiveResize']
+__all__ = ['plot_resize_schedule', 'ProgressiveResize']
 
 # %% ../nbs/05_resize.ipynb #c69054c0
 def _hw(size, name='size') -> tuple:
@@ -79,7 +79,8 @@ def plot_resize_schedule(final:int|tuple, # full size, as in `resize_schedule`
     return ax
 
 # %% ../nbs/05_resize.ipynb #69686ef8
-def model_stride(model:nn.Module) -> int:
+def model_stride(model:nn.Module, # a timm model, or a model that contains one (e.g. from `vision_learner`)
+                ) -> int:
     "Output stride of a timm model, or of a model that contains one (e.g. from `vision_learner`)."
     for m in model.modules():
         fi = getattr(m, 'feature_info', None)

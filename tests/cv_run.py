@@ -12,15 +12,11 @@ from pathlib import Path
 import pandas as pd, torch
 from fastcore.script import call_parse
 from fastai.callback.core import Callback
-from fastai.vision.all import Normalize, imagenet_stats
 from kaggle_kit.env import seed_everything, SessionClock
 from kaggle_kit.folds import add_folds
-from kaggle_kit.data import get_dls, SeededDLCallback, CrossEntropyLossKnown, default_train_tfms
-from kaggle_kit.metrics import NewWhaleCallback, AccuracyKnown
-from kaggle_kit.models import timm_learner
 from kaggle_kit.checkpoint import TimedCheckpoint, SessionLimitReached
 from kaggle_kit.cv import run_cv
-from kaggle_kit.datasets import NEW_WHALE
+from kaggle_kit.datasets import whale_learner
 
 class KillCallback(Callback):
     "SIGKILL this process after batch `batch` (1-based) of epoch `epoch`, once that batch's checkpoint is written."
@@ -45,7 +41,7 @@ def main(out:str, # run folder
     rank = int(os.environ.get('RANK', 0))   # read before run_cv: inside a fold fastai is shown RANK=0
     if init_group: torch.distributed.init_process_group('gloo')
     out, data = Path(out), Path(data)
-    df = add_folds(pd.read_csv(data/'train.csv'), 'stratified', n_folds=2, label='Id', id_col='Image', seed=seed)
+    df = add_folds(pd.read_csv(data/'train.csv'), 'stratified', n_folds=2, label_col='Id', fn_col='Image', seed=seed)
     test_df = pd.read_csv(data/'sample_submission.csv')[['Image']]
     kill_fold = int(os.environ.get('KK_KILL_BEFORE_FOLD', -1))
     kill_at = [int(x) for x in os.environ['KK_KILL_AT'].split(',')] if os.environ.get('KK_KILL_AT') else None
@@ -54,11 +50,8 @@ def main(out:str, # run folder
         if fold == kill_fold: os.kill(os.getpid(), signal.SIGKILL)
         (out/f'trained_{fold}.json').write_text(json.dumps({'rank': rank, 'pid': os.getpid()}))
         seed_everything(seed + fold)
-        dls = get_dls(df, data/'train', fold, size=size, bs=32, num_workers=0, seed=seed + fold, drop_classes=[NEW_WHALE],
-                      train_tfms=default_train_tfms(hflip=False), batch_tfms=Normalize.from_stats(*imagenet_stats))
-        cbs = [SeededDLCallback(), NewWhaleCallback()]
-        if kill_at and kill_at[0] == fold: cbs.append(KillCallback(*kill_at[1:]))
-        return timm_learner(dls, 'test_resnet', loss_func=CrossEntropyLossKnown(), metrics=AccuracyKnown(), cbs=cbs)
+        cbs = [KillCallback(*kill_at[1:])] if kill_at and kill_at[0] == fold else []
+        return whale_learner(df, data, fold, size=size, bs=32, seed=seed + fold, cbs=cbs)
 
     def fit_fn(learn, cbs):
         with learn.no_bar(): learn.fit_one_cycle(epochs, 1e-2, cbs=cbs)

@@ -3,14 +3,14 @@ import time, json
 import torch, pytest
 from conftest import run_cli
 
-FAST = ('--folds', 2, '--epochs', 2, '--size', 16, '--every', 0.02, '--quiet')
+FAST = ('--n-folds', 2, '--epochs', 2, '--size', 16, '--every', 0.02, '--quiet')
 
 def weights(path): return torch.load(path, weights_only=True)
 def same(a, b): return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 def test_help():
     r = run_cli('demo', '--help')
-    assert '--budget' in r.stdout and '--workers' in r.stdout and 'resiz' in r.stdout
+    assert '--budget' in r.stdout and '--num-workers' in r.stdout and 'resiz' in r.stdout
     r = run_cli('nonsense', check=False)
     assert r.returncode == 2 and 'usage: kaggle-kit' in r.stdout
 
@@ -18,7 +18,7 @@ def test_help():
 def reference(tmp_path_factory):
     "An uninterrupted demo run with workers=0."
     out = tmp_path_factory.mktemp('ref')
-    r = run_cli('demo', '--out', out, *FAST, '--workers', 0)
+    r = run_cli('demo', '--out', out, *FAST, '--num-workers', 0)
     return out, r.stdout
 
 def test_demo_summary_and_files(reference):
@@ -31,14 +31,14 @@ def test_demo_summary_and_files(reference):
 
 @pytest.mark.parametrize('workers', [0, 2])
 def test_demo_is_bit_identical_for_a_seed(tmp_path, reference, workers):
-    run_cli('demo', '--out', tmp_path/'a', *FAST, '--workers', workers)
+    run_cli('demo', '--out', tmp_path/'a', *FAST, '--num-workers', workers)
     ref = reference[0]
-    if workers: run_cli('demo', '--out', tmp_path/'b', *FAST, '--workers', workers); ref = tmp_path/'b'
+    if workers: run_cli('demo', '--out', tmp_path/'b', *FAST, '--num-workers', workers); ref = tmp_path/'b'
     for k in (0, 1): assert same(weights(tmp_path/'a'/f'fold_{k}'/'model.pth'), weights(ref/f'fold_{k}'/'model.pth'))
     assert (tmp_path/'a'/'submission.csv').read_bytes() == (ref/'submission.csv').read_bytes()
 
 def test_another_seed_gives_other_weights(tmp_path, reference):
-    run_cli('demo', '--out', tmp_path, *FAST, '--workers', 0, '--seed', 43, '--folds', 1)
+    run_cli('demo', '--out', tmp_path, *FAST, '--num-workers', 0, '--seed', 43, '--n-folds', 1)
     assert not same(weights(tmp_path/'fold_0'/'model.pth'), weights(reference[0]/'fold_0'/'model.pth'))
 
 def test_budget_stop_then_same_command_resumes_to_the_same_submission(tmp_path, reference):
@@ -48,7 +48,7 @@ def test_budget_stop_then_same_command_resumes_to_the_same_submission(tmp_path, 
     t0 = time.time(); run_cli('demo', '--help'); budget = (time.time() - t0 + 8) / 60
     runs = []
     for i in range(30):
-        r = run_cli('demo', '--out', tmp_path, *FAST, '--workers', 0, '--budget', f'{budget:.4f}')
+        r = run_cli('demo', '--out', tmp_path, *FAST, '--num-workers', 0, '--budget', f'{budget:.4f}')
         st = json.loads((tmp_path/'status.json').read_text())
         runs.append(st['state'])
         if st['state'] == 'done': break

@@ -7,7 +7,8 @@ import random
 import numpy as np, pandas as pd, pytest, torch
 from fastai.vision.all import FlipItem, Transform, aug_transforms
 from kaggle_kit.data import get_dls, SeededDL, default_train_tfms
-from kaggle_kit.datasets import make_whales, NEW_WHALE
+from kaggle_kit.datasets import make_whales
+from kaggle_kit.data import NEW_WHALE
 
 
 class NumpyJitter(Transform):

@@ -20,7 +20,7 @@ IMAGE_TORCH = os.environ.get('KAGGLE_KIT_IMAGE_TORCH', 'torch==2.14.0 torchvisio
 # fastai as the images ship it, --no-deps: its own pin (torch<2.7) would move torch
 IMAGE_FASTAI = ['fastai==2.7.19', 'fastcore==1.7.29']
 CACHE = Path(os.environ.get('KAGGLE_KIT_TEST_CACHE', Path.home()/'.cache'/'kaggle-kit-tests'))
-DEMO = ('demo', '--folds', 1, '--epochs', 1, '--size', 16, '--quiet', '--no-tta')
+DEMO = ('demo', '--n-folds', 1, '--epochs', 1, '--size', 16, '--quiet', '--no-tta')
 
 def run(*args, timeout=1200, **kw):
     r = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=timeout, **kw)

@@ -6,11 +6,8 @@ import os, sys, json, time, stat, shutil, subprocess, contextlib, io
 from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
 from fastai.callback.core import Callback
-from fastai.vision.all import Normalize, imagenet_stats
-from kaggle_kit.env import get_paths, platform, seed_everything, _proc_start
-from kaggle_kit.data import get_dls, SeededDLCallback, CrossEntropyLossKnown
-from kaggle_kit.datasets import make_whales
-from kaggle_kit.models import timm_learner
+from kaggle_kit.env import get_paths, detect_platform, seed_everything, _proc_start
+from kaggle_kit.datasets import make_whales, whale_learner
 from kaggle_kit.checkpoint import TimedCheckpoint, default_search, find_checkpoint, load_checkpoint, save_checkpoint, _pos
 
 KAGGLE = {'KAGGLE_KERNEL_RUN_TYPE': 'Interactive', 'KAGGLE_URL_BASE': 'https://www.kaggle.com'}
@@ -22,9 +19,9 @@ def clean_env(**kw):
     return {k: v for k, v in os.environ.items() if not k.startswith(drop)} | kw
 
 CHILD = """import json, sys
-from kaggle_kit.env import SessionClock, get_paths, platform, process_start_time
+from kaggle_kit.env import SessionClock, get_paths, detect_platform, process_start_time
 c = SessionClock()
-print(json.dumps(dict(platform=platform(), start=c.start, limit=c.limit, process_start=process_start_time(),
+print(json.dumps(dict(platform=detect_platform(), start=c.start, limit=c.limit, process_start=process_start_time(),
                       persistent=str(get_paths(drive=sys.argv[1], warn=False).persistent))))"""
 
 def child(env, drive='/nonexistent'):
@@ -60,9 +57,9 @@ def test_colab_found_by_its_module(tmp_path):
     assert child(clean_env(), drive)['platform'] == 'local'
 
 def test_kaggle_found_by_its_folders(tmp_path):
-    assert platform({}, kaggle_root=tmp_path) == 'local'
+    assert detect_platform({}, kaggle_root=tmp_path) == 'local'
     for f in ('input', 'working'): (tmp_path/f).mkdir()
-    assert platform({}, kaggle_root=tmp_path) == 'kaggle'
+    assert detect_platform({}, kaggle_root=tmp_path) == 'kaggle'
 
 # Real training: one fold of the embedded whale data, a tiny timm model, a checkpoint after every batch.
 
@@ -87,9 +84,7 @@ def fit(data, run, search, end=None):
     "The training cell: returns the final weights and what it printed; `end`: where the session ends."
     torch.set_num_threads(1); seed_everything(0)
     path, df = data
-    dls = get_dls(df, path/'train', fold=0, size=24, bs=32, seed=0, drop_classes=['new_whale'],
-                  batch_tfms=[Normalize.from_stats(*imagenet_stats)], device='cpu')
-    learn = timm_learner(dls, 'test_resnet', loss_func=CrossEntropyLossKnown(), cbs=SeededDLCallback())
+    learn = whale_learner(df, path, fold=0, size=24, bs=32, seed=0, dls_kwargs=dict(device='cpu'))
     cbs = [TimedCheckpoint(run, every=0, search=search, margin=0)] + ([_EndSession(*end)] if end else [])
     out = io.StringIO()
     with contextlib.redirect_stdout(out), learn.no_bar(), learn.no_logging():
@@ -153,6 +148,8 @@ def test_kaggle_next_version_resumes_from_its_attached_output(data, reference, t
 def test_colab_next_runtime_resumes_from_drive(data, reference, tmp_path, monkeypatch):
     "Colab found by its module alone; the run continues in a folder on the runtime's disk from its copy on Drive."
     monkeypatch.setitem(sys.modules, 'google.colab', type(sys)('google.colab'))
+    # each runtime has just started (on this machine PID 1 may be older than Colab's 12 hours: the clock would say stop)
+    monkeypatch.setenv('KAGGLE_KIT_SESSION_START', f'{time.time():.3f}')
     env, content = {}, tmp_path/'content'          # no Colab variables; `content` stands for /content
     drive = content/'drive'/'MyDrive'
     drive.mkdir(parents=True)
@@ -166,6 +163,7 @@ def test_colab_next_runtime_resumes_from_drive(data, reference, tmp_path, monkey
     someone_elses_run(reference, p.persistent/'fold_0')
     someone_elses_run(reference, drive/'runs'/'whale'/'fold_0')            # outside the kit's folder on Drive
     on_disk = content/'runs'/'whale'/'fold_0'                              # runtime 2: the run folder on the runtime's disk
+    monkeypatch.setenv('KAGGLE_KIT_SESSION_START', f'{time.time():.3f}')
     assert search(on_disk) == [on_drive]
     newest = max(on_drive.glob('ckpt-*.pth'), key=_pos).name
     weights, log = fit(data, on_disk, search(on_disk))

@@ -60,7 +60,7 @@ def test_import_is_quiet(mod):
 NB_CELLS = ["""
 from kaggle_kit.all import *
 path = make_whales('whales', size=16)
-df = add_folds(pd.read_csv(path/'train.csv'), 'stratified', n_folds=2, label='Id', id_col='Image')
+df = add_folds(pd.read_csv(path/'train.csv'), 'stratified', n_folds=2, label_col='Id', fn_col='Image')
 def learner_fn(fold):
     dls = get_dls(df, path/'train', fold, size=16, bs=32, drop_classes=['new_whale'],
                   batch_tfms=Normalize.from_stats(*imagenet_stats))
