@@ -103,7 +103,9 @@ def test():
     for w in (ROOT/'nbs').rglob('working'):   # tutorials keep their runs there: nbdev-test runs them fresh
         if w.is_dir(): shutil.rmtree(w)
     sh(BIN/'nbdev-test', '--n-workers', '2', '--timing')
-    r = sh(BIN/'python', '-m', 'pytest', '-q', *sys.argv[2:], check=False)
+    # two pytest workers, a test file each at a time (module fixtures stay in one process): the process-level tests
+    # are single-threaded (OMP_NUM_THREADS=1), so two of them fill CI's 2 cores and halve the wall time
+    r = sh(BIN/'python', '-m', 'pytest', '-q', '-n', '2', '--dist', 'loadfile', *sys.argv[2:], check=False)
     if r.returncode == 5:
         print('FAIL: pytest collected no tests (exit code 5): the process-level test suite is missing.')
         sys.exit(1)

@@ -6,7 +6,10 @@ Docs: https://kaggle-kit.github.io/kaggle-kit/checkpoint.html.md"""
 
 # %% ../nbs/06_checkpoint.ipynb #0ebf1484
 from __future__ import annotations
-import os, sys, json, time, random, hashlib, pickle, warnings, threading, glob
+import os, sys, json, time, random, hashlib, pickle, warnings, threading, glob, errno, shutil, functools
+from contextlib import contextmanager, ExitStack
+try: import fcntl
+except ImportError: fcntl = None   # Windows: `folder_lock` runs unlocked
 from pathlib import Path
 import numpy as np, torch
 from fastcore.basics import store_attr
@@ -28,18 +31,36 @@ class CheckpointError(ValueError):
 
 class _HashingWriter:
     "A file wrapper that hashes what is written through it, so the checksum costs no extra pass or copy."
-    def __init__(self, f): self.f, self.h = f, hashlib.sha256()
-    def write(self, b): self.h.update(b); return self.f.write(b)
+    def __init__(self, f): self.f, self.h, self.error = f, hashlib.sha256(), None
+    def write(self, b):
+        self.h.update(b)
+        try: return self.f.write(b)
+        except OSError as e: self.error = e; raise   # torch reports it as `unexpected pos ...`: keep the cause
     def flush(self): self.f.flush()
+
+def _disk_full(path):
+    "The error of a write that found the disk full, naming the folder and its free space."
+    folder = Path(path).absolute().parent
+    try: free = f"{shutil.disk_usage(folder).free/2**20:.1f} MB free"
+    except OSError: free = "free space unknown"
+    return OSError(errno.ENOSPC, f"disk full: cannot write {Path(path).name} in {folder} ({free}); "
+                   "free some space (older runs, outputs) or use a run folder on another disk")
 
 def save_checkpoint(state:dict, # plain data (`_plain`): tensors, numbers, strings, lists and dicts
                     path:Path, # the file to (re)place
                    ) -> Path:
     "`torch.save` `state` to `path` with a SHA-256 footer, atomically (see `kaggle_kit.env.atomic_file`)."
-    with atomic_file(path) as f:
-        w = _HashingWriter(f)
-        torch.save(state, w)
-        f.write(_FOOTER + w.h.digest())
+    w = None
+    try:
+        with atomic_file(path) as f:
+            w = _HashingWriter(f)
+            torch.save(state, w)
+            f.write(_FOOTER + w.h.digest())
+    except Exception as e:
+        err = e if isinstance(e, OSError) else getattr(w, 'error', None)   # the OSError under torch's RuntimeError
+        if err is not None and err.errno == errno.ENOSPC: raise _disk_full(path) from None
+        if err is not None and err is not e: raise err from None
+        raise
     return Path(path)
 
 # %% ../nbs/06_checkpoint.ipynb #b4e8744f
@@ -178,25 +199,69 @@ def load_learner_state(learn:Learner, # a Learner built as the one that was save
         if sched is not None and r.get('hps'): sched.hps = {k: list(v) for k, v in r['hps'].items()}
 
 # %% ../nbs/06_checkpoint.ipynb #1ed21bd9
+def _num(v):
+    "`v` rounded to 6 significant digits when it is a number: a fingerprint compares settings, not float noise."
+    if v is None or isinstance(v, (bool, str)): return v
+    try: return float(f'{float(v):.6g}')
+    except (TypeError, ValueError): return repr(v)
+
+def _describe(f):
+    "A function's name with what a `partial` fixes: `Adam(mom=0.9)`."
+    if isinstance(f, functools.partial):
+        return f"{_describe(f.func)}({', '.join([*map(repr, f.args), *(f'{k}={v!r}' for k, v in f.keywords.items())])})"
+    return getattr(f, '__qualname__', type(f).__qualname__)
+
+def _sched_values(sched, n=21):
+    "Each hyper-parameter a `ParamScheduler` sets, as its values (per parameter group) at `n` points of the fit."
+    return {f'sched.{k}': [[_num(v) for v in np.ravel(np.asarray(f(float(p)), dtype=float))] for p in np.linspace(0, 1, n)]
+            for k, f in sched.scheds.items()}
+
+def _pipeline_sizes(dls):
+    "The sizes the data pipeline's transforms give, as `'<loader>.<Transform>=<size>'`."
+    res = []
+    for nm in ('train', 'valid'):
+        for p in ('after_item', 'before_batch', 'after_batch'):
+            for t in getattr(getattr(getattr(dls, nm, None), p, None), 'fs', []):
+                s = getattr(t, 'size', None)
+                if s is not None and not callable(s): res.append(f"{nm}.{type(t).__name__}={tuple(s) if isinstance(s, (list, tuple)) else s}")
+    return res
+
 def fingerprint(learn:Learner, # the Learner about to train
-                config:dict=None, # what else defines the run (fold, lr, size...): keys become `config.<key>`
+                config:dict=None, # what else defines the run (fold, size...): keys become `config.<key>`
+                training:bool=False, # in `before_fit`: add the optimizer, the schedule and `n_epoch`
+                scheduled:set=(), # hyper-parameters a scheduler set in an earlier fit: their start values are left out
                ) -> dict:
-    "What identifies a training run: model structure, classes, data sizes, batch size and `config`."
+    "What identifies a training run: model structure, classes, data and transform sizes, batch size, `config`, and how it trains."
     shapes = ';'.join(f'{k}:{tuple(v.shape)}' for k, v in learn.model.state_dict().items())
     dls = learn.dls
     fp = {'model': type(learn.model).__name__, 'params': hashlib.sha256(shapes.encode()).hexdigest()[:16],
           'vocab': [str(v) for v in (getattr(dls, 'vocab', None) or [])],
           'n_train': len(dls.train.dataset) if hasattr(dls.train, 'dataset') else None,
-          'n_valid': len(dls.valid.dataset) if hasattr(dls.valid, 'dataset') else None, 'bs': dls.train.bs}
+          'n_valid': len(dls.valid.dataset) if hasattr(dls.valid, 'dataset') else None, 'bs': dls.train.bs,
+          'sizes': _pipeline_sizes(dls)}
+    if training:
+        sched = next((cb for cb in learn.cbs if isinstance(cb, ParamScheduler)), None)
+        skip = {*scheduled, *(sched.scheds if sched else ())} - {'lr'}   # `fit` sets lr; the others, a schedule left
+        fp.update(n_epoch=learn.n_epoch, opt_func=_describe(learn.opt_func), frozen=getattr(learn.opt, 'frozen_idx', 0),
+                  hypers=[{k: _num(v) for k, v in h.items() if k not in skip} for h in learn.opt.hypers],
+                  **(_sched_values(sched) if sched else {}))
     return _plain({**fp, **{f'config.{k}': v for k, v in (config or {}).items()}})
+
+def _show(a, b):
+    "`a` and `b` for a message: long lists of the same length by their first difference."
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b) and len(a) > 8:
+        i = next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)
+        return f"{a[i]!r} at item {i} of {len(a)}", repr(b[i])
+    show = lambda v: (f'{len(v)} items' if isinstance(v, list) and len(v) > 8 else repr(v))
+    return show(a), show(b)
 
 def fingerprint_diff(saved:dict, # the fingerprint stored in a checkpoint
                      current:dict, # the fingerprint of the run now
                     ) -> list:
     "Human-readable differences between two fingerprints."
-    show = lambda v: (f'{len(v)} items' if isinstance(v, list) and len(v) > 8 else repr(v))
-    return [f"{k}: checkpoint has {show(saved.get(k))}, now {show(current.get(k))}"
+    return ["{}: checkpoint has {}, now {}".format(k, *_show(saved.get(k), current.get(k)))
             for k in sorted(saved.keys() | current.keys()) if saved.get(k) != current.get(k)]
+
 
 # %% ../nbs/06_checkpoint.ipynb #3e9f8132
 def _ckpt_name(fit, epoch, batch): return f'ckpt-{fit:02d}-{epoch:04d}-{batch:06d}.pth'
@@ -273,13 +338,21 @@ class _EpochOffset(Callback):
 def _remove_offset(learn): learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, _EpochOffset)])
 
 # %% ../nbs/06_checkpoint.ipynb #72bc2e21
-def _config_diff(f, st, fp, n_epoch, weights_only):
-    "How checkpoint `f` (state `st`) differs from the run now; raise `CheckpointError` unless only weights are wanted."
-    diff = fingerprint_diff(st['fp'], fp)
-    if st['n_epoch'] != n_epoch: diff.append(f"n_epoch: checkpoint has {st['n_epoch']}, now {n_epoch}")
+def _config_diff(f, st, fit, fp, weights_only):
+    "How fit `fit` of checkpoint `f` (state `st`) differs from the run now (`fp`); raise `CheckpointError` unless only weights are wanted."
+    if 'fps' in st: saved = st['fps'][fit]   # the fingerprint of each fit of its cell, up to its own
+    else:   # version 1: one fingerprint, of its own fit, without the optimizer, the schedule or the transform sizes
+        saved = {**st['fp'], **({'n_epoch': st['n_epoch']} if st['fit'] == fit else {})}
+        fp = {k: v for k, v in fp.items() if k in saved or k.startswith('config.')}
+    diff = fingerprint_diff(saved, fp)
     if diff and not weights_only:
-        raise CheckpointError(f"{f} is from another configuration; refusing to resume from it:\n  " + '\n  '.join(diff)
-                              + "\nUse another run folder, or TimedCheckpoint(weights_only=True) to start from its weights.")
+        later = f" (fit {st['fit']} of its cell; this is fit {fit})" if st['fit'] != fit else ''
+        raise CheckpointError(f"{f}{later} is from another configuration; refusing to resume from it:\n  " + '\n  '.join(diff)
+                              + "\nUse another run folder for another configuration, or TimedCheckpoint(weights_only=True) "
+                              "to start from its weights.")
+    if 'fps' not in st and not diff:
+        warnings.warn(f"{f} was written by an older kaggle-kit: it does not record the optimizer's settings, the schedule or "
+                      "the transform sizes, so a change of those cannot be detected. Resuming from it as before.")
     return diff
 
 def _stop_message(why, where, remaining, path, saved):
@@ -293,16 +366,64 @@ def _stop_message(why, where, remaining, path, saved):
 # %% ../nbs/06_checkpoint.ipynb #df35af2c
 _TMP = ('.ckpt-*.pth*.tmp', '.status.json*.tmp')   # `atomic_file`'s temporary names, and the kit's older fixed ones
 
-def _prune(folder:Path, keep:int):
-    "Delete all but the `keep` furthest checkpoints in `folder` (all kept if `keep` <= 0), and writes left by a kill."
-    fs = sorted((f for f in folder.glob('ckpt-*.pth') if _pos(f) is not None), key=_pos)
-    for f in fs[:-keep] if keep > 0 else []: f.unlink(missing_ok=True)
+def _problem(f):
+    "What is wrong with checkpoint file `f` (see `_verify`), or None."
+    out = []; _verify(Path(f), out); return out[0]
+
+def _aside(f, why):
+    "Rename checkpoint `f` to `<name>.aside`, out of the way of the checkpoints kept, saying why."
+    to = f.with_name(f.name + '.aside'); f.replace(to)
+    warnings.warn(f"Moved {f} aside to {to.name}: {why}. It holds no place among the checkpoints kept.")
+
+def _prune(folder:Path, # a run folder, locked by this process (`folder_lock`)
+           keep:int, # checkpoints kept; all when <= 0
+           new:Path=None, # the checkpoint just written: kept, and the valid ones before it fill the other places
+           good:set=None, # paths (str) known to be valid; those found valid are added
+          ):
+    "Keep the `keep` furthest valid checkpoints, delete the others and the writes a killed process left."
+    fs = sorted((f for f in folder.glob('ckpt-*.pth') if _pos(f) is not None), key=_pos, reverse=True)
+    good, n = set() if good is None else good, 0
+    if new is not None: good.add(str(new))
+    for f in fs:
+        if new is not None and _pos(f) > _pos(new):   # furthest, yet not resumed from: corrupt, or a replaced configuration
+            p = _problem(f)
+            _aside(f, f'it fails verification ({p})' if p else 'it is further than the checkpoint just written, '
+                   'from a configuration this run replaced (weights_only=True)')
+        elif keep > 0 and n >= keep: f.unlink(missing_ok=True)
+        elif new is not None and str(f) not in good and (p := _problem(f)): _aside(f, f'it fails verification ({p})')
+        else: good.add(str(f)); n += 1
     for t in (t for pat in _TMP for t in folder.glob(pat)): t.unlink(missing_ok=True)
 
 def _wandb_id():
     "The id of the current W&B run, or None (also when wandb was never imported)."
     run = getattr(sys.modules.get('wandb'), 'run', None)
     return run.id if run is not None else None
+
+# %% ../nbs/06_checkpoint.ipynb #a10c0f02
+_LOCKS = {}   # folder -> (fd, token) of the locks this process holds
+
+@contextmanager
+def folder_lock(path:Path, # the folder to hold; created if missing
+                what:str='run folder', # what the folder is, for the error message
+               ):
+    "Hold an exclusive lock on `path` against other processes while the block runs; `RuntimeError` if one holds it."
+    path = Path(path); path.mkdir(parents=True, exist_ok=True)
+    key, token = str(path.resolve()), object()
+    if fcntl is None: yield; return
+    if key in _LOCKS: fd = _LOCKS[key][0]   # this process holds it already: take it over
+    else:
+        fd = os.open(path/'.lock', os.O_RDWR|os.O_CREAT, 0o666)
+        try: fcntl.flock(fd, fcntl.LOCK_EX|fcntl.LOCK_NB)
+        except OSError:
+            pid = os.pread(fd, 32, 0).decode(errors='replace').strip() or 'unknown'; os.close(fd)
+            raise RuntimeError(f"The {what} {path} is in use by another process (PID {pid}); two runs in one folder "
+                               "would overwrite each other's files. Wait for it to end or stop it, or use another folder.") from None
+        os.ftruncate(fd, 0); os.pwrite(fd, f'{os.getpid()}\n'.encode(), 0)
+    _LOCKS[key] = (fd, token)
+    try: yield
+    finally:
+        if _LOCKS.get(key, (None, None))[1] is token: del _LOCKS[key]; os.close(fd)   # closing releases the lock
+
 
 # %% ../nbs/06_checkpoint.ipynb #333dfdc6
 class TimedCheckpoint(Callback):
@@ -324,6 +445,7 @@ class TimedCheckpoint(Callback):
         store_attr(but='path'); self.path = str(path)   # a str: WandbCallback's config logging chokes on Path
         self.fit_idx, self.total, self.saved, self.stopped = -1, None, None, None  # fit of the cell, its n_epoch, newest file, why it stopped
         self._thread, self._error = None, None   # the write in flight; `(file, exception)` of a failed one, to report
+        self.fps, self._scheduled, self._good, self._held = [], set(), set(), None  # fingerprint of each fit; see `_prune`, `_lock`
 
     @property
     def dir(self) -> Path: return Path(self.path)
@@ -334,10 +456,17 @@ class TimedCheckpoint(Callback):
         if not self.run: return
         self.wait(); _remove_offset(self.learn)
         if self.stopped: self.learn.n_epoch = 0; return
+        self._lock()
+        try: self._start()
+        except BaseException: self._unlock(); raise
+
+    def _start(self):
         self.fit_idx += 1
-        self.dir.mkdir(parents=True, exist_ok=True)
         if self.clock is None: self.clock = SessionClock()
-        self.total, self.n_iter, self.fp = self.n_epoch, len(self.dls.train), fingerprint(self.learn, self.config)
+        self.total, self.n_iter = self.n_epoch, len(self.dls.train)
+        self.fp = fingerprint(self.learn, self.config, training=True, scheduled=self._scheduled)
+        self.fps = [*self.fps[:self.fit_idx], self.fp]
+        self._scheduled |= {k for cb in self.learn.cbs if isinstance(cb, ParamScheduler) for k in cb.scheds}
         self._exact = hasattr(self.dls.train, 'skip')               # the kit's DataLoaders can start an epoch at any batch
         self._resume, self._offset, self._trained = None, 0, False  # the state resumed, batches it skips, trained yet
         self._t_batch, self._t_valid, self._t_save = None, None, 0.  # seconds a batch, the validation, a save take
@@ -350,11 +479,11 @@ class TimedCheckpoint(Callback):
         self._status('running')
 
     def _load(self, f, st):
-        if st['fit'] > self.fit_idx: self.learn.n_epoch = 0; return  # a later fit of this cell has a checkpoint: skip
-        if st['fit'] < self.fit_idx: return                         # an earlier fit finished: this one starts fresh
-        diff = _config_diff(f, st, self.fp, self.total, self.weights_only)
+        if st['fit'] < self.fit_idx: return   # an earlier fit finished: this one starts fresh
+        diff = _config_diff(f, st, self.fit_idx, self.fp, self.weights_only)
+        if st['fit'] > self.fit_idx and not diff: self.learn.n_epoch = 0; return  # a later fit of this cell has one: skip
         load_learner_state(self.learn, st['learn'], weights_only=bool(diff))
-        self.saved = Path(f)   # the newest intact checkpoint, until this session writes one
+        self.saved = Path(f); self._good.add(str(f))   # the newest intact checkpoint, until this session writes one
         if diff: return print(f"Loaded the weights of {f}; training starts over (the configuration differs).")
         e, k = st['epoch'], st['iter']
         if st['complete'] or e >= self.total:
@@ -405,10 +534,18 @@ class TimedCheckpoint(Callback):
     def after_fit(self):
         _remove_offset(self.learn)
         if self.total: self.learn.n_epoch = self.total  # as after a whole fit, even a skipped one
-        if self.stopped: self.wait(); raise SessionLimitReached(self.stopped)
-        if self._trained: self._save(complete=True)
-        self.wait(); self._report_error()
-        self._status('done')
+        try:
+            if self.stopped: self.wait(); raise SessionLimitReached(self.stopped)
+            if self._trained: self._save(complete=True)
+            self.wait(); self._report_error()
+            self._status('done')
+        finally: self.wait(); self._unlock()
+
+    # the run folder's lock, for the length of a fit
+    def _lock(self): self._held = ExitStack(); self._held.enter_context(folder_lock(self.dir))
+    def _unlock(self):
+        held, self._held = self._held, None
+        if held is not None: held.close()
 
     # saving and stopping
     def _no_time_for(self, secs):
@@ -419,13 +556,13 @@ class TimedCheckpoint(Callback):
         self.wait(); self._report_error()
         t0 = time.time()
         e, k = (self.total, 0) if complete else (self.epoch + 1, 0) if epoch_end else (self.epoch, self.iter + 1)
-        st = {'version': 1, 'fit': self.fit_idx, 'epoch': e, 'iter': k, 'n_epoch': self.total, 'complete': complete,
-              'pct_train': float(self.pct_train), 'train_iter': int(self.train_iter), 'fp': self.fp,
+        st = {'version': 2, 'fit': self.fit_idx, 'epoch': e, 'iter': k, 'n_epoch': self.total, 'complete': complete,
+              'pct_train': float(self.pct_train), 'train_iter': int(self.train_iter), 'fp': self.fp, 'fps': self.fps,
               'rng': _plain(rng_states()), 'learn': learner_state(self.learn), 'wandb': _wandb_id(), 'time': time.time()}
         f = self.dir/_ckpt_name(self.fit_idx, e, k)
         def write():
             try:
-                save_checkpoint(st, f); self.saved = f; _prune(self.dir, self.keep)
+                save_checkpoint(st, f); self.saved = f; _prune(self.dir, self.keep, f, self._good)
                 self._status('running', checkpoint=f.name)
             except Exception as ex: self._error = (f, ex)
             self._t_save = time.time() - t0

@@ -6,20 +6,20 @@ Docs: https://kaggle-kit.github.io/kaggle-kit/cv.html.md"""
 
 # %% ../nbs/07_cv.ipynb #dba5c9e9
 from __future__ import annotations
-import os, re, json, time, io
+import os, re, json, time, io, math, hashlib
 from pathlib import Path
 from typing import Callable
-from contextlib import contextmanager
+from contextlib import contextmanager, ExitStack
 from datetime import timedelta
 import numpy as np, pandas as pd, torch, torch.distributed as dist
 from fastcore.basics import store_attr
 from fastprogress.fastprogress import progress_bar
 from fastai.learner import Learner
-from .env import seed_everything, atomic_write
+from .env import seed_everything, atomic_write, _some
 from .folds import check_folds
 from .data import get_test_dl, IGNORE_IDX
 from .metrics import find_threshold, accuracy_known, NewWhaleCallback
-from .checkpoint import TimedCheckpoint, SessionLimitReached, read_status
+from .checkpoint import TimedCheckpoint, SessionLimitReached, read_status, folder_lock, save_checkpoint, load_checkpoint
 
 # %% auto #0
 __all__ = ['RunFolder', 'plot_cv', 'run_cv']
@@ -59,6 +59,8 @@ def score_preds(preds, # (n_rows, n_classes) scores
     return res
 
 # %% ../nbs/07_cv.ipynb #9a2c82a3
+_FOLD_FILES = ('model.pth', 'oof.npz', 'test.npz', 'done.json')   # what `run_cv` writes in a finished fold's folder
+
 class RunFolder:
     "A CV run's folder (see the table above): the one owner of its layout, from `run_cv` and for your notebook."
     def __init__(self, path:str|Path): # the run folder given to `run_cv`
@@ -83,6 +85,11 @@ class RunFolder:
         "What fold `fold` recorded when it finished: its scores, vocab and time"
         if not self.is_done(fold): raise FileNotFoundError(f"fold {fold} of {self.path} is not finished: {self.fold_dir(fold)/'done.json'} does not exist")
         return json.loads((self.fold_dir(fold)/'done.json').read_text())
+    def weights(self, fold:int, # a finished fold
+               ) -> dict:
+        "Fold `fold`'s final weights (`model.pth`, a state dict), checked against their SHA-256 footer: a corrupt file is refused"
+        self.done(fold)   # a fold without done.json is not finished
+        return load_checkpoint(self.fold_dir(fold)/'model.pth')
     def status(self, fold:int=None, # a fold; None: the whole run
               ) -> dict|None:
         "Where the run stands (`kaggle-kit demo` writes it), or fold `fold`'s training (`TimedCheckpoint` writes it); None if never written"
@@ -131,16 +138,32 @@ class RunFolder:
         return rep
 
     # what `run_cv` writes
-    def check_config(self, config:dict): # what defines the run; None: nothing to check
-        "A run folder keeps the configuration it was started with; another one is refused, naming the differences."
-        if config is None: return
-        f, cfg = self.path/'config.json', json.loads(json.dumps(config))
-        if f.exists():
-            old = json.loads(f.read_text())
-            if diff := [f'{k}: {old.get(k)!r} -> {cfg.get(k)!r}' for k in sorted(old.keys() | cfg.keys()) if old.get(k) != cfg.get(k)]:
-                raise ValueError(f"{self.path} holds a run started with another configuration:\n  " + '\n  '.join(diff)
-                                 + "\nUse another folder for a new experiment.")
-        else: atomic_write(f, json.dumps(cfg, indent=1))
+    def check_run(self, df:pd.DataFrame, # the training rows given to `run_cv`
+                  fn_col:str='Image', # id column
+                  fold_col:str='fold', # fold column
+                  test_df:pd.DataFrame=None, # the test rows given to `run_cv`, if any
+                  config:dict=None, # what defines the run, if given
+                  adopt:bool=False, # record a folder written before run.json existed, once you know it is this run's
+                 ):
+        "Record what the run is made from in run.json on first use; later, refuse other rows, folds, test ids or config, naming them."
+        f, new = self.path/'run.json', _run_record(df, fn_col, fold_col, test_df, config)
+        cfg = self.path/'config.json'   # what the kit wrote before run.json: the config alone, when one was given
+        if f.exists(): old = json.loads(f.read_text())
+        # finished folds would be reused without training: those need adopting. Checkpoints alone are safe (their fingerprints
+        # are checked when a fold resumes), so a fold trained by hand with `TimedCheckpoint` before `run_cv` is fine.
+        elif old_work := [f'{d.name}/done.json' for d in sorted(self.path.glob('fold_*')) if (d/'done.json').exists()] + ([cfg.name] if cfg.exists() else []):
+            if not adopt: raise ValueError(_legacy_message(self.path, old_work, fn_col, fold_col))
+            old = {**new, 'config': json.loads(cfg.read_text()) if cfg.exists() else new['config']}
+        else: old = new
+        if diff := _run_diff(old, new, fn_col, fold_col):
+            raise ValueError(f"{self.path} holds a run made from other data or settings:\n  " + '\n  '.join(diff)
+                             + "\nUse another folder for a new experiment; to continue this one, give run_cv what it was made with.")
+        if not f.exists(): atomic_write(f, json.dumps(new, indent=1))
+    def clean(self):
+        "Delete what killed writes of the folder's own files left (their temporary copies); call it holding the folder's lock."
+        for d, names in ((self.path, ('run.json', 'oof.npz', 'cv_report.json')), *((d, _FOLD_FILES) for d in self.path.glob('fold_*'))):
+            for n in names:
+                for t in d.glob(f'.{n}.*.tmp'): t.unlink(missing_ok=True)
     def save_fold(self, fold:int, # the fold
                   state_dict:dict, # the model's final weights
                   oof:tuple, # (ids, preds, targs) of its validation rows
@@ -148,9 +171,9 @@ class RunFolder:
                   scores:dict, # from `score_preds`
                   vocab:list, # the prediction columns' classes
                  ):
-        "Weights, predictions, then `done.json`: written last, it marks the fold finished."
+        "Weights (checksummed), predictions, then `done.json`: written last, it marks the fold finished."
         d = self.fold_dir(fold); d.mkdir(parents=True, exist_ok=True)
-        buf = io.BytesIO(); torch.save(state_dict, buf); atomic_write(d/'model.pth', buf.getbuffer())
+        save_checkpoint(state_dict, d/'model.pth')   # torch.save's bytes and a SHA-256 footer: `torch.load` reads it too
         save_preds(d/'oof.npz', *oof)
         if test is not None: save_preds(d/'test.npz', *test)
         atomic_write(d/'done.json', json.dumps({'fold': fold, **scores, 'vocab': vocab, 'time': time.time()}, indent=1))
@@ -171,19 +194,86 @@ def plot_cv(rep:pd.DataFrame, # from `run_cv` or `RunFolder.report`
     ax.set(xlabel='fold', ylabel=metric, ylim=(max(0, lo - .05), min(1.0, folds[metric].max() + .05) if folds[metric].max() <= 1 else None))
     ax.legend(loc='lower right'); return ax
 
+# %% ../nbs/07_cv.ipynb #d04df69b
+def _run_record(df, fn_col, fold_col, test_df, config) -> dict:
+    "What a run is made from, as run.json holds it: hashes first, then the `(id, fold)` pairs and test ids they hash."
+    for d, name in ((df, 'df'), (test_df, 'test_df')):
+        if d is not None and fn_col not in d.columns: raise KeyError(f"{name} has no column '{fn_col}' (fn_col)")
+    rows = sorted(zip(map(str, df[fn_col]), map(int, df[fold_col])))
+    test = None if test_df is None else sorted(map(str, test_df[fn_col]))
+    sha = lambda o: hashlib.sha256(json.dumps(o).encode()).hexdigest()
+    return {'version': 1, 'rows_sha256': sha(rows), 'n_rows': len(rows),
+            'test_sha256': None if test is None else sha(test), 'n_test': None if test is None else len(test),
+            'config': None if config is None else json.loads(json.dumps(config)), 'rows': dict(rows), 'test': test}
+
+def _changes(old, new) -> list:
+    "'N added (...)', 'N removed (...)' and, for dicts, 'N moved to another fold (...)' from `old` to `new` ids."
+    o, n = (x if isinstance(x, dict) else dict.fromkeys(x) for x in (old, new))
+    res = [f'{len(ks)} {what} ({_some(sorted(ks), 3)})' for what, ks in (('added', n.keys() - o.keys()), ('removed', o.keys() - n.keys())) if ks]
+    if moved := sorted(k for k in n.keys() & o.keys() if n[k] != o[k]):
+        res.append(f"{len(moved)} moved to another fold ({_some(moved, 3, lambda k: f'{k!r}: {o[k]} -> {n[k]}')})")
+    return res or ['the same ids, repeated differently']
+
+def _run_diff(old:dict, new:dict, fn_col='Image', fold_col='fold') -> list:
+    "What differs between two `_run_record`s, one line each; [] when they match."
+    res = []
+    if old['rows_sha256'] != new['rows_sha256']:
+        res.append(f"training rows ({fn_col}, {fold_col}): " + ', '.join(_changes(old['rows'], new['rows'])))
+    for what, o, n in (('test_df', old['test'], new['test']), ('config', old['config'], new['config'])):
+        if (o is None) != (n is None):
+            res.append(f"{what}: given {'now, not when the folder was made' if o is None else 'when the folder was made, not now'}")
+        elif what == 'test_df' and old['test_sha256'] != new['test_sha256']: res.append('test ids: ' + ', '.join(_changes(o, n)))
+        elif what == 'config' and o != n:
+            res.append('config:' + ''.join(f'\n    {k}: {o.get(k)!r} -> {n.get(k)!r}' for k in sorted(o.keys() | n.keys()) if o.get(k) != n.get(k)))
+    return res
+
+def _legacy_message(path, found, fn_col, fold_col) -> str:
+    "Why a folder from before run.json is refused, and the call that adopts it."
+    return (f"{path} holds work written before run folders recorded what they were made from ({_some(found, 4, str)}, no "
+            "run.json), so it cannot be checked against this data and config. If it is this run's, adopt it once with "
+            f"the arguments you give run_cv:\n    RunFolder('{path}').check_run(df, fn_col='{fn_col}', fold_col='{fold_col}', "
+            "test_df=test_df, config=config, adopt=True)\nthen run again; otherwise use another folder.")
+
+
 # %% ../nbs/07_cv.ipynb #7c356fb9
 def _dist():
     "(rank, world size) of the initialised process group; (0, 1) otherwise."
     return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
 
+_DIST_VARS = ('WORLD_SIZE', 'RANK', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT')
+
+def _peer_timeout() -> float:
+    "Seconds `run_cv` waits for the other processes of a launch to join: `KAGGLE_KIT_PEER_TIMEOUT`, default 60."
+    v = os.environ.get('KAGGLE_KIT_PEER_TIMEOUT', '60')
+    try: t = float(v)
+    except ValueError: t = math.nan
+    if not (math.isfinite(t) and t > 0): raise ValueError(f"KAGGLE_KIT_PEER_TIMEOUT={v!r}: expected a number of seconds > 0")
+    return t
+
+def _join_peers():
+    "`init_process_group` from `torchrun`'s variables, refused within `_peer_timeout()` seconds if the other processes never join."
+    t = _peer_timeout()
+    try: dist.init_process_group('gloo', timeout=timedelta(seconds=t))
+    except Exception as e:   # rank 0: DistStoreError (nobody joined); other ranks: DistNetworkError (no rank 0 to reach)
+        found = ' '.join(f'{k}={os.environ[k]}' for k in _DIST_VARS if k in os.environ)
+        raise RuntimeError(
+            f"run_cv found {found} in the environment, so it waited for the other processes of a torchrun launch, and "
+            f"none joined within {t:g} s ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})."
+            + ('' if 'TORCHELASTIC_RUN_ID' in os.environ else ' TORCHELASTIC_RUN_ID is not set: this process was not started by torchrun.')
+            + "\nIn a notebook these variables are usually left over from an earlier launch: unset them "
+            f"(`for k in {_DIST_VARS}: os.environ.pop(k, None)`) and run again. To train on several GPUs, start every "
+            "process with `torchrun --nproc_per_node N script.py`; if some start much later than others, raise "
+            "KAGGLE_KIT_PEER_TIMEOUT (seconds).") from None
+
 @contextmanager
 def _procs(timeout_h:float=24):
-    "Under `torchrun`: a gloo group for `run_cv`'s waits, created unless one exists, and one GPU per process."
+    "Under `torchrun`: a gloo group for `run_cv`'s waits (it joins the launch unless a group exists), and one GPU per process."
     own = int(os.environ.get('WORLD_SIZE', 1)) > 1 and not (dist.is_available() and dist.is_initialized())
     if own:
         if torch.cuda.is_available(): torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
-        dist.init_process_group('gloo', timeout=timedelta(hours=timeout_h))
-    grp = dist.new_group(backend='gloo', timeout=timedelta(hours=timeout_h)) if _dist()[1] > 1 and not own else None
+        _join_peers()   # a short timeout: leftover variables must not make a notebook wait 24 h for peers that never come
+    # the waits for another rank's folds take hours: they happen on a group of their own, with the long timeout
+    grp = dist.new_group(backend='gloo', timeout=timedelta(hours=timeout_h)) if _dist()[1] > 1 else None
     try: yield grp
     finally:
         if grp is not None: dist.destroy_process_group(grp)
@@ -236,7 +326,7 @@ def run_cv(df:pd.DataFrame, # training rows with a fold column
            fn_col:str='Image', # id column (image file names)
            fold_col:str='fold', # fold column
            ckpt_kwargs:dict=None, # `TimedCheckpoint` arguments (every, keep, clock, margin...)
-           config:dict=None, # what defines the run, stored in config.json and in the checkpoints' fingerprint
+           config:dict=None, # what defines the run, recorded in run.json and in the checkpoints' fingerprint
            seed:int=42, # each fold starts from `seed_everything(seed + fold)`; None leaves the random state alone
           ) -> pd.DataFrame:
     "Train, predict and score each fold once; finished folds are skipped and an interrupted one resumes."
@@ -245,8 +335,12 @@ def run_cv(df:pd.DataFrame, # training rows with a fold column
     folds = all_folds if folds is None else list(folds)
     if bad := [f for f in folds if f not in all_folds]: raise ValueError(f"folds {bad} are not in column '{fold_col}' (it has {all_folds})")
     predict = predict or (lambda learn, dl: learn.get_preds(dl=dl))
-    with _procs() as grp:
-        _on_rank0(lambda: run.check_config(config), grp)
+    with _procs() as grp, ExitStack() as held:
+        def start():   # rank 0 holds the folder against other runs while this one works, and checks what it was made from
+            held.enter_context(folder_lock(run.path, 'run folder'))
+            run.check_run(df, fn_col, fold_col, test_df, config)
+            run.clean()   # no other process writes here now: what a killed one left half written goes
+        _on_rank0(start, grp)
         rank, world = _dist()
         mine, stopped = folds[rank::world], None
         for fold in progress_bar(mine, leave=False) if len(mine) > 1 else mine:

@@ -62,7 +62,10 @@ class PILImageRGB(PILImage):
     def create(cls, fn, **kwargs):
         if isinstance(fn, (str, Path, bytes)):
             im = Image.open(io.BytesIO(fn) if isinstance(fn, bytes) else fn)
-            im.load()
+            try: im.load()   # PIL's decoding errors ('image file is truncated') do not name the file
+            except Exception as e:
+                raise OSError(f"can't decode image {'(bytes)' if isinstance(fn, bytes) else fn}: {type(e).__name__}: {e}; "
+                              "`check_images` lists every bad file of a DataFrame") from e
         else: im = super().create(fn, **kwargs)
         return cls(to_rgb(im, cls.bg))
 
@@ -351,11 +354,23 @@ def fold_items(df:pd.DataFrame, # one row per image
     if oversample: trn = oversample_rare(trn, oversample, label_col)
     return pd.concat([trn, val]), len(trn), vocab
 
+# %% ../nbs/02_data.ipynb #a3d5b727
+def _image_file(folder, fn) -> Path:
+    "The file of image `fn`: `folder/fn` for a relative name, `fn` itself for an absolute path"
+    return Path(fn) if folder is None else Path(folder)/str(fn)
+
+class FileReader(ColReader):
+    "fastai's `ColReader` for file names: relative names joined to `folder`, absolute paths kept"
+    def __init__(self, cols, # column(s) of file names
+                 folder:str|Path, # folder of the relative names
+                ): super().__init__(cols); self.folder = Path(folder)
+    def _do_one(self, r, c): return _image_file(self.folder, super()._do_one(r, c))
+
 # %% ../nbs/02_data.ipynb #b5840b29
 def get_dls(df:pd.DataFrame, # one row per image, with a fold column
             folder:str|Path, # folder holding the images named in `fn_col`
             fold:int, # rows with this fold are the validation set; fold -1 is always training
-            fn_col:str='Image', # column of image file names, relative to `folder`
+            fn_col:str='Image', # column of image file names: relative to `folder`, or absolute paths
             label_col:str|list='Id', # label column (a list of columns for multi-output regression)
             task:str='single', # 'single', 'multi' (labels separated by `label_delim`) or 'regression'
             label_delim:str=' ', # separator of multi-label labels
@@ -383,7 +398,7 @@ def get_dls(df:pd.DataFrame, # one row per image, with a fold column
     if isinstance(train_tfms, str): train_tfms = default_train_tfms()
     tfms = [ItemResize(size, resize_method) if size is not None else None,
             AlbumentationsTransform(train_tfms, valid_tfms) if train_tfms or valid_tfms else None, *listify(item_tfms)]
-    dblock = DataBlock(blocks=(ImageBlock(PILImageRGB), yblock), get_x=ColReader(fn_col, pref=Path(folder)),
+    dblock = DataBlock(blocks=(ImageBlock(PILImageRGB), yblock), get_x=FileReader(fn_col, folder),
                        get_y=ColReader(label_col, label_delim=label_delim if task == 'multi' else None),
                        splitter=IndexSplitter(list(range(n_trn, len(items)))), item_tfms=[t for t in tfms if t is not None],
                        batch_tfms=batch_tfms, dl_type=dl_type)
@@ -405,7 +420,7 @@ def get_test_dl(dls:DataLoaders, # from `get_dls`
     if missing := [c for tl in tls for c in getattr(tl.tfms.fs[0], 'cols', []) if c not in df.columns]:
         raise ValueError(f"missing column(s) {missing}; the DataFrame has {list(df.columns)}")
     ds = Datasets(tls=[tl._new(df, split_idx=1) for tl in tls])
-    if folder is not None: ds.tls[0].tfms.fs = [ColReader(reader.cols, pref=Path(folder))] + list(tls[0].tfms.fs[1:])
+    if folder is not None: ds.tls[0].tfms.fs = [FileReader(reader.cols, folder)] + list(tls[0].tfms.fs[1:])
     return dls.valid.new(ds, **kwargs)
 
 # %% ../nbs/02_data.ipynb #c942277e
@@ -427,13 +442,13 @@ def _check_image(fn):
 # %% ../nbs/02_data.ipynb #3de66633
 def check_images(df:pd.DataFrame, # one row per image
                  folder:str|Path, # folder holding the images
-                 fn_col:str='Image', # column of file names relative to `folder`
+                 fn_col:str='Image', # column of file names: relative to `folder`, or absolute paths
                  num_workers:int=None, # threads reading images; default: 4 per CPU, at most 32
                  progress:bool=False, # show a progress bar
                 ) -> pd.DataFrame:
     "Width, height and mode of every image; raises one `BadImagesError` naming every missing, unreadable or truncated file."
     if fn_col not in df.columns: raise ValueError(f"missing column '{fn_col}'; the DataFrame has {list(df.columns)}")
-    fns = [Path(folder)/f for f in df[fn_col]]
+    fns = [_image_file(folder, f) for f in df[fn_col]]
     old, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
     try: res = list(parallel(_check_image, fns, n_workers=num_workers or min(32, 4*(os.cpu_count() or 1)), threadpool=True, progress=progress))
     finally: ImageFile.LOAD_TRUNCATED_IMAGES = old
@@ -477,7 +492,7 @@ def _tfms_draws(tfms, rows, folder, fn_col, n_draws, size, seed):
     tfm, rs = AlbumentationsTransform(tfms), ItemResize(size) if size is not None else None
     res = []
     for i, fn in enumerate(rows[fn_col]):
-        im = PILImageRGB.create(Path(folder)/fn)
+        im = PILImageRGB.create(_image_file(folder, fn))
         if rs is not None: im = rs(im, split_idx=1)
         draws = []
         for e in range(n_draws):

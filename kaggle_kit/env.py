@@ -6,7 +6,7 @@ Docs: https://kaggle-kit.github.io/kaggle-kit/env.html.md"""
 
 # %% ../nbs/00_env.ipynb #9ad9426e
 from __future__ import annotations
-import os, sys, time, random, warnings, re, hashlib, math, importlib.util, tempfile
+import os, sys, time, random, warnings, re, hashlib, math, importlib.util, tempfile, inspect, threading
 from contextlib import contextmanager
 from pathlib import Path
 from dataclasses import dataclass
@@ -196,6 +196,16 @@ def atomic_write(path:str|Path, # the file to (re)place
         f.write(data)
     return Path(path)
 
+# %% ../nbs/00_env.ipynb #1d3118a1
+_html_start = re.compile(rb'\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body)[\s>]', re.I | re.S)
+
+def _html_title(path) -> str|None:
+    "The title of the web page in file `path` ('' when it has none); None when the file is not a web page."
+    with open(path, 'rb') as f: head = f.read(8192).removeprefix(b'\xef\xbb\xbf')
+    if not _html_start.match(head): return None
+    m = re.search(rb'<title[^>]*>(.*?)</title>', head, re.I | re.S)
+    return ' '.join(m.group(1).decode('utf-8', 'replace').split()) if m else ''
+
 # %% ../nbs/00_env.ipynb #a4a46e95
 _drive_id = re.compile(r'^[A-Za-z0-9_-]{20,}$')
 
@@ -210,9 +220,11 @@ def fetch_file(src:str, # Google Drive id or share link, http(s) URL, or local p
                sha256:str=None, # expected SHA-256 hex digest; checked when given
                name:str=None, # file name in the cache; default from the URL or the Drive id
                quiet:bool=True, # no download progress
+               timeout:float|tuple=(10, 30), # seconds to wait to connect, and for each read; one number sets both
+               retries:int=2, # further attempts after a connection that fails or stalls
               ) -> Path:
-    "Local path of `src`, fetched with gdown and cached, verified against `sha256` when given."
-    import gdown
+    "Local path of `src`, fetched with gdown and cached, verified against `sha256` when given; never a web page."
+    import gdown, requests
     if Path(str(src)).exists():
         path = Path(src)
         if sha256 and _sha256(path) != sha256.lower():
@@ -224,11 +236,28 @@ def fetch_file(src:str, # Google Drive id or share link, http(s) URL, or local p
     dest = Path(dest or Path.home()/'.cache'/'kaggle-kit')
     name = name or (src if is_id else str(src).split('?')[0].rstrip('/').split('/')[-1] or 'download')
     path = dest/name
+    if path.is_file() and (_sha256(path) == sha256.lower() if sha256 else _html_title(path) is None): return path
+    if 'timeout' not in inspect.signature(gdown.download).parameters:
+        raise ImportError(f"fetch_file needs a gdown with timeouts and retries (6.x); this one is {gdown.__version__}: `pip install -U gdown`.")
+    connect, read = timeout if isinstance(timeout, (tuple, list)) else (timeout, timeout)
     dest.mkdir(parents=True, exist_ok=True)
-    kw = dict(id=src) if is_id else dict(url=src)
-    try: gdown.cached_download(path=str(path), quiet=quiet, hash=f'sha256:{sha256.lower()}' if sha256 else None, **kw)
-    except AssertionError as e:
-        raise ValueError(f"{src}: the downloaded file does not match sha256 {sha256}; nothing was saved to {path}.\n{e}") from None
+    with tempfile.TemporaryDirectory(dir=dest, prefix=f'.{name}.', suffix='.part') as tmp:
+        part, h = Path(tmp)/name, hashlib.sha256()
+        try: gdown.download(**(dict(id=src) if is_id else dict(url=src)), output=str(part), quiet=quiet, hasher=h,
+                            timeout=(connect, read), retries=retries)
+        except (requests.RequestException, gdown.exceptions.DownloadError) as e:
+            raise ConnectionError(f"{src}: the download failed (up to {retries+1} attempts, each waiting at most {connect:g} s "
+                                  f"to connect and {read:g} s for each read); nothing was saved to {path}.\n{e}") from e
+        if (title := _html_title(part)) is not None:
+            raise ValueError(f"{src}: the server sent a web page ({title or 'untitled'!r}) instead of the file: a Google "
+                             f"Drive quota or virus-scan page, a login page or a GitHub `blob/` link (use `raw/`)? "
+                             f"Nothing was saved to {path}.")
+        if sha256 and h.hexdigest() != sha256.lower():
+            raise ValueError(f"{src}: the downloaded file does not match sha256 {sha256} (it is {h.hexdigest()}); "
+                             f"nothing was saved to {path}.")
+        with open(part, 'rb+') as f: os.fsync(f.fileno())
+        os.replace(part, path)
+    _fsync_dir(dest)
     return path
 
 # %% ../nbs/00_env.ipynb #c1ccaf06
@@ -247,6 +276,21 @@ def wandb_key(env=None, # environment mapping; `os.environ` by default
             return userdata.get('WANDB_API_KEY')
     except Exception: return None
 
+# %% ../nbs/00_env.ipynb #55083130
+def _no_answer(url:str, # an http(s) URL
+               timeout:float, # seconds
+              ) -> str|None:
+    "Why the HTTP server at `url` gave no answer (any status is one) within `timeout` seconds; None when it answered."
+    import urllib.request, urllib.error
+    why = [f'no answer within {timeout:g} s']
+    def ask():
+        try: urllib.request.urlopen(urllib.request.Request(url, method='HEAD'), timeout=timeout).close(); why[0] = None
+        except urllib.error.HTTPError: why[0] = None     # an error status is an answer
+        except Exception as e: why[0] = f'{type(e).__name__}: {e}'
+    t = threading.Thread(target=ask, daemon=True)   # a blocking DNS lookup cannot outlast `timeout` either
+    t.start(); t.join(timeout)
+    return why[0]
+
 # %% ../nbs/00_env.ipynb #c6851f7b
 def wandb_init(project:str='kaggle-kit', # W&B project
                name:str=None, # run name
@@ -254,16 +298,30 @@ def wandb_init(project:str='kaggle-kit', # W&B project
                id:str=None, # an earlier run's id, to resume it
                dir:str|Path=None, # where wandb writes its files
                mode:str=None, # 'online', 'offline' or 'disabled'; default: online when a key is found
-               **kwargs):
-    "Start (or resume) a W&B run, online when an API key is available and offline otherwise: never a login prompt."
+               timeout:float=30, # seconds to wait for the W&B server before the run goes offline
+               **kwargs): # passed to `wandb.init` (`settings` may be a `wandb.Settings` or a dict)
+    "Start (or resume) a W&B run, online when an API key is available and the server answers, else offline: never a prompt."
     import wandb
+    from wandb.sdk import wandb_setup
     _fix_fastai_wandb()
     key = wandb_key()
     mode = mode or os.environ.get('WANDB_MODE') or ('online' if key else 'offline')
-    if mode == 'online' and key: wandb.login(key=key, relogin=False, verify=False)
+    s = kwargs.pop('settings', None)
+    settings = wandb.Settings(**s) if isinstance(s, dict) else s.model_copy() if s is not None else wandb.Settings()
     if dir is not None: Path(dir).mkdir(parents=True, exist_ok=True)
-    return wandb.init(project=project, name=name, config=config, id=id, resume='allow' if id else None,
-                      dir=None if dir is None else str(dir), mode=mode, **kwargs)
+    def init(mode, settings):
+        return wandb.init(project=project, name=name, config=config, id=id, resume='allow' if id else None,
+                          dir=None if dir is None else str(dir), mode=mode, settings=settings, **kwargs)
+    if mode != 'online': return init(mode, settings)
+    # the server wandb will use: WANDB_BASE_URL or wandb's settings files, read once per process by wandb itself
+    url = settings.base_url if 'base_url' in settings.model_fields_set else wandb_setup.singleton().settings.base_url
+    if (why := _no_answer(url, timeout)) is None:
+        online = settings.model_copy(update={'init_timeout': timeout, **({'api_key': key} if key else {})})
+        try: return init('online', online)
+        except (wandb.Error, TimeoutError) as e: why = f'the run did not start: {type(e).__name__}: {e}'
+    warnings.warn(f"W&B server {url} cannot be used now ({why.splitlines()[0]}): this run is offline; "
+                  "upload it later with `wandb sync`.")
+    return init('offline', settings)
 
 # %% ../nbs/00_env.ipynb #220fb8f3
 def _fix_fastai_wandb():

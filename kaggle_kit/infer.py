@@ -367,13 +367,17 @@ def add_pseudo(df:pd.DataFrame, # training rows, with a fold column
     return pd.concat([df.assign(is_pseudo=False), pseudo.assign(is_pseudo=True)], ignore_index=True)
 
 # %% ../nbs/08_infer.ipynb #ad992e58
+def _spaced(labels) -> list:
+    "The labels a space-separated row cannot hold: empty, or containing whitespace"
+    return [o for o in labels if len(str(o).split()) != 1 or str(o) != str(o).strip()]
+
 def label_submission(probs, # (n_rows, n_classes) predictions, or a DataFrame indexed by id with vocab columns
                      ids=None, # image id of each row, when `probs` is an array
                      vocab=None, # class of each column, when `probs` is an array
                      fn_col:str='Image', # the sample submission's id column
                      label_col:str='Id', # the sample submission's label column
                     ) -> pd.DataFrame:
-    "One label per row: the top class"
+    "One label per row: the top class (alone in its cell, so a label may contain spaces)"
     p, ids, vocab = _pvi(probs, ids, vocab)
     return pd.DataFrame({fn_col: ids, label_col: np.asarray(vocab, dtype=object)[p.argmax(1)]})
 
@@ -401,6 +405,9 @@ def topk_submission(probs, # (n_rows, n_classes) scores, or a DataFrame indexed 
                    ) -> pd.DataFrame:
     "The top `k` labels of each row, space-separated, best first; `new_label` inserted at `thr`"
     p, ids, vocab = _pvi(probs, ids, vocab)
+    if bad := _spaced(vocab + ([new_label] if thr is not None else [])):
+        raise ValueError(f'{len(bad)} label(s) are empty or contain whitespace, which a space-separated row would split: {_some(bad)}; '
+                         "rename them (e.g. spaces to '_') and map the names back after scoring")
     idx = topk_scores(p, k)[1] if thr is None else topk_new(p, thr, k)
     return pd.DataFrame({fn_col: ids, label_col: [' '.join(r) for r in idxs_to_labels(idx, vocab, new_label)]})
 
@@ -414,8 +421,11 @@ def _read_sub(x, what):
     "A DataFrame as given, or a CSV read as Kaggle does: the id column (first) as text, only empty cells missing"
     if isinstance(x, pd.DataFrame): return x.reset_index(drop=True)
     if not Path(x).is_file(): raise FileNotFoundError(f'{what} file not found: {x}')
-    first = pd.read_csv(x, nrows=0).columns[0]
-    return pd.read_csv(x, dtype={first: str}, keep_default_na=False, na_values=[''])
+    try:
+        first = pd.read_csv(x, nrows=0).columns[0]
+        return pd.read_csv(x, dtype={first: str}, keep_default_na=False, na_values=[''])
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:   # pandas' messages name no file
+        raise ValueError(f"{what} file {x} can't be read as CSV: {type(e).__name__}: {e}") from e
 
 def _rows_ids(mask, ids, n=5):
     r = np.flatnonzero(np.asarray(mask))
@@ -457,6 +467,9 @@ def _check_ids(ids, want):
 def _check_values(sub, sample, ids, is_probs, k, labels):
     "Problems with the values of the non-id columns present in both"
     out, known = [], None if labels is None else set(labels)
+    if labels is not None and (bad := _spaced(labels)):
+        out.append(f'allowed label(s) {_some(bad)} are empty or contain whitespace: a label cell is read as space-separated labels, '
+                   'so a top-k row would split them (for one label per cell, leave `labels` out)')
     for c in [c for c in sample.columns[1:] if c in sub.columns]:
         s = sub[c]
         if pd.api.types.is_numeric_dtype(sample[c]) or is_probs:

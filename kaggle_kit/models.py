@@ -6,7 +6,7 @@ Docs: https://kaggle-kit.github.io/kaggle-kit/models.html.md"""
 
 # %% ../nbs/04_models.ipynb #8368049d
 from __future__ import annotations
-import argparse, fnmatch, pickle, sys
+import argparse, fnmatch, pickle, sys, zipfile
 from warnings import warn
 from copy import deepcopy
 from functools import partial
@@ -22,6 +22,7 @@ from fastai.data.transforms import Normalize
 from fastai.vision.learner import TimmBody, vision_learner, default_split
 from timm.models import clean_state_dict, group_parameters
 from .env import fetch_file
+from .checkpoint import _verify, _FOOTER
 
 # %% auto #0
 __all__ = ['timm_splitter', 'show_groups', 'layer_decay_lrs', 'load_weights', 'to_small_stem', 'timm_learner']
@@ -159,16 +160,43 @@ def _unsafe_globals(path) -> list:
     try: return torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
     except Exception: return []
 
+def _zip_problem(path) -> str|None:
+    "The first member of the zip file `path` whose CRC-32 does not match its bytes, read in pieces; None if all match."
+    try: z = zipfile.ZipFile(path)
+    except zipfile.BadZipFile: return None  # truncated or not a zip after all: torch.load below says so
+    with z:
+        for m in z.infolist():
+            if not m.CRC: continue  # saved with `torch.serialization.set_crc32_options(False)`: nothing to check
+            try:
+                with z.open(m) as f:
+                    while f.read(1 << 24): pass  # zipfile checks the CRC-32 at the member's end
+            except Exception as e:  # a bad CRC-32, or a header or length that does not hold together
+                return f"corrupt: zip member {m.filename} fails its CRC-32 check" if 'CRC' in str(e) else \
+                       f"corrupt: zip member {m.filename}: {type(e).__name__}: {e}"
+
+def _integrity(path:Path, head:bytes) -> str|None:
+    "What the checksums inside `path` say is wrong with it: the kit's SHA-256 footer, else torch zip's CRC-32s."
+    n = len(_FOOTER) + 32
+    with open(path, 'rb') as f:
+        f.seek(max(f.seek(0, 2) - n, 0)); tail = f.read(n)
+    if len(tail) == n and tail.startswith(_FOOTER):  # written by `kaggle_kit.checkpoint.save_checkpoint`
+        out = []; _verify(path, out)
+        return out[0] and f"{out[0]} (SHA-256 footer written by kaggle-kit's `save_checkpoint`)"
+    if head.startswith(b'PK\x03\x04'): return _zip_problem(path)
+    return None  # safetensors and legacy torch files hold no checksum: their structure is checked when they are read
+
 # %% ../nbs/04_models.ipynb #3597e12b
 def read_weights(src, # local file or folder, http(s) URL or Google Drive id
-                 sha256:str=None, # expected SHA-256 of the file
+                 sha256:str=None, # expected SHA-256 of the file; the only full check of safetensors and legacy torch files
                  dest:str|Path=None, # download cache; default `~/.cache/kaggle-kit`
                 ) -> dict:
-    "State dict from a safetensors or weights-only PyTorch file, unwrapped and with DDP/compile prefixes removed."
+    "State dict from a checked safetensors or weights-only PyTorch file, unwrapped, without DDP/compile prefixes."
     if Path(str(src)).is_dir(): src = _weights_in(Path(str(src)))
     path = fetch_file(src, dest=dest, sha256=sha256)
     with open(path, 'rb') as f: head = f.read(16)
     size = f'{path.stat().st_size:,} bytes'
+    if sha256 is None and (bad := _integrity(path, head)):  # with `sha256`, `fetch_file` has checked every byte
+        raise ValueError(f"{path}: cannot read weights ({size}): {bad}. Copy or download the file again.")
     try:
         if len(head) > 8 and head[8:9] == b'{':
             from safetensors.torch import load_file
@@ -252,7 +280,7 @@ def _load(model, sd:dict, name:str) -> str:
 
 def load_weights(model:nn.Module, # a fastai model from `vision_learner(dls, '<timm arch>')`, or a timm model
                  weights, # a state dict, or a source for `read_weights`: file, folder, URL, Drive id
-                 sha256:str=None, # expected SHA-256 of the file
+                 sha256:str=None, # expected SHA-256 of the file (see `read_weights`)
                  dest:str|Path=None, # download cache; default `~/.cache/kaggle-kit`
                 ) -> str:
     "Load timm, `TimmBody` or full-learner `weights` into `model`, all or nothing; returns a note on what was loaded."

@@ -1,6 +1,6 @@
 """Kill-and-resume tests: real training processes are SIGKILLed at random moments (and while a checkpoint is being
 written), resumed, and their final weights compared bit for bit with an uninterrupted run."""
-import os, sys, json, time, random, signal, resource, subprocess, shutil
+import os, sys, json, time, random, signal, resource, subprocess, shutil, tempfile
 from pathlib import Path
 import pytest, torch
 from kaggle_kit.datasets import make_whales
@@ -50,21 +50,36 @@ def newest(out): return max((pos(f) for f in ckpts(out)), default=None)
 
 def kill_at(p, out, target=None, extra=0., mid_write=False, timeout=300):
     """SIGKILL `p` `extra` s after it saved a checkpoint at or past `target` (fit, epoch, batch), or the moment it is
-    writing a checkpoint file (`mid_write`). Returns what happened."""
+    writing a checkpoint file (`mid_write`). Returns what happened; `p.log` is the process's output."""
+    def kill():
+        if p.poll() is None: p.send_signal(signal.SIGKILL)
+        p.log = p.communicate()[0]
     t0, first = time.time(), newest(out)
     while p.poll() is None and time.time() - t0 < timeout:
         if mid_write and list(Path(out).glob('.ckpt-*.tmp')):
-            p.send_signal(signal.SIGKILL); p.communicate(); return 'killed while writing a checkpoint'
+            kill(); return 'killed while writing a checkpoint'
         cur = newest(out)
         if not mid_write and cur is not None and cur != first and cur >= target:
             time.sleep(extra)
-            if p.poll() is None: p.send_signal(signal.SIGKILL)
-            p.communicate(); return f'killed {extra*1000:.0f} ms after checkpoint {cur}'
+            kill(); return f'killed {extra*1000:.0f} ms after checkpoint {cur}'
         time.sleep(0.0005 if mid_write else 0.002)
-    if p.poll() is None: p.send_signal(signal.SIGKILL)
-    log, _ = p.communicate()
-    if p.returncode: raise AssertionError(f'the training process failed (exit {p.returncode}):\n{log[-3000:]}')
+    kill()
+    if p.returncode: raise AssertionError(f'the training process failed (exit {p.returncode}):\n{p.log[-3000:]}')
     return 'finished before the kill'
+
+def killed_after(out, data, target, extra=0., *args, **kw):
+    """Start a run in `out` and SIGKILL it `extra` s after it saved a checkpoint at or past `target`, checking that it
+    really died of the SIGKILL with such a checkpoint on disk. Returns that newest checkpoint and the run's output."""
+    p = start(out, data, *args, **kw)
+    what = kill_at(p, out, target, extra)
+    assert p.returncode == -signal.SIGKILL, f'{what}, yet exit {p.returncode} (not SIGKILL):\n{p.log[-3000:]}'
+    f = max(ckpts(out), key=pos, default=None)
+    assert f is not None and pos(f) >= target, f'{what}, yet the newest checkpoint is {f}, not at or past {target}'
+    return f, p.log
+
+def resumed_from(f, log):
+    "Did the run whose output is `log` start from checkpoint `f`, to go on training or with its fit already finished?"
+    return f'Resuming from {f}:' in log or f'{f}: this fit is already finished' in log
 
 def kill_points(rng, n, epochs, n_iter):
     "`n` random (fit, epoch, batch) positions in increasing order, leaving a few batches to train after the last."
@@ -93,10 +108,14 @@ def test_kill_resume_other_schedules(data, refs, tmp_path, method):
     ref, dur = reference(data, refs, 0, method)
     out, rng = tmp_path/'killed', random.Random(SEED)
     fits = 2 if method == 'fine_tune' else 1
+    prev = None                                    # the checkpoint the previous run was killed after
     for target in [(0, 0, rng.randrange(1, 20)), (fits - 1, 1, rng.randrange(1, 15))]:
-        print(kill_at(start(out, data, '--method', method), out, target, rng.uniform(0, 0.1)))
+        f, log = killed_after(out, data, target, rng.uniform(0, 0.1), '--method', method)
+        print(f'target {target}: killed after {f.name}')
+        if prev is not None: assert resumed_from(prev, log), f'did not resume from {prev}:\n{log[-3000:]}'
+        prev = f
     rc, log = run(out, data, '--method', method)
-    assert 'Resuming from' in log or 'already finished' in log
+    assert resumed_from(prev, log), f'did not resume from {prev}:\n{log[-3000:]}'
     assert same(weights(out), ref)
 
 def test_budget_stop_then_same_command_continues(data, refs, tmp_path):
@@ -147,23 +166,43 @@ def test_failing_saves_keep_the_previous_checkpoint(data, refs, tmp_path):
     run(out, data)                                               # space again: resume from the intact checkpoint
     assert same(weights(out), ref)
 
+NOBODY = 65534   # the unprivileged user and group of Debian, Ubuntu and Kaggle's images
+
+def _as_user():
+    "Popen arguments running the child unprivileged, so that permission bits hold for it: as `nobody` under root."
+    return dict(user=NOBODY, group=NOBODY, extra_groups=[]) if os.geteuid() == 0 else {}
+
+def _read_only(folder):
+    "Take write permission away on `folder` and everything in it, as on Kaggle's /kaggle/input."
+    for d, _, fs in os.walk(folder):
+        for f in fs: os.chmod(Path(d)/f, 0o444)
+        os.chmod(d, 0o555)
+
 def test_resume_from_a_read_only_copy(data, refs, tmp_path):
     "Kaggle: the previous version's output is attached read-only under /kaggle/input; the run continues from it."
     ref, dur = reference(data, refs, 0)
     first = tmp_path/'v1'
-    kill_at(start(first, data), first, (0, 1, 2))
-    ro = tmp_path/'input'
-    ro.mkdir()
-    if subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', str(ro)], capture_output=True).returncode:
-        pytest.skip('cannot mount a read-only folder here')
+    last, _ = killed_after(first, data, (0, 1, 2))
+    saved = {f.name: f.read_bytes() for f in ckpts(first)}
+    root = Path(tempfile.mkdtemp(prefix='kk-read-only-'))   # not in tmp_path: only its owner may enter pytest's folders
     try:
-        shutil.copytree(first, ro/'v1')
-        subprocess.run(['mount', '-o', 'remount,ro', str(ro)], check=True)
-        with pytest.raises(OSError): (ro/'v1'/'x').write_bytes(b'')
-        env = {**os.environ, 'KAGGLE_KIT_TEST_SEARCH': str(ro/'v1')}
-        second = tmp_path/'v2'
-        rc, log = run(second, data, env=env)
-        assert f'Resuming from {ro}/v1/ckpt-' in log, log[-3000:]
+        os.chmod(root, 0o755)
+        ro, inp, work = root/'input', root/'data', root/'working'
+        shutil.copytree(first, ro/'v1'); shutil.copytree(data, inp)
+        _read_only(ro); _read_only(inp)
+        work.mkdir()
+        if os.geteuid() == 0: os.chown(work, NOBODY, NOBODY)
+        probe = subprocess.run([sys.executable, '-c', f'open({str(ro/"v1"/"x")!r}, "wb")'], capture_output=True,
+                               text=True, **_as_user())
+        assert probe.returncode and 'PermissionError' in probe.stderr, f'{ro} is writable by the run: {probe}'
+        env = {**os.environ, 'HOME': str(work), 'KAGGLE_KIT_TEST_SEARCH': str(ro/'v1')}
+        second = work/'v2'
+        rc, log = run(second, inp, env=env, **_as_user())
+        assert f'Resuming from {ro/"v1"/last.name}:' in log, log[-3000:]
+        assert 'Permission denied' not in log and 'Could not write' not in log, log[-3000:]   # nothing tried to write there
         assert same(weights(second), ref)
-        assert ckpts(ro/'v1') == sorted((ro/'v1').glob('ckpt-*.pth'))
-    finally: subprocess.run(['umount', str(ro)])
+        assert {f.name: f.read_bytes() for f in ckpts(ro/'v1')} == saved   # the attached copy is as the first run left it
+        assert newest(second) == (0, 2, 0) and all(pos(f) > pos(last) for f in ckpts(second)), ckpts(second)
+    finally:
+        for d, _, _ in os.walk(root): os.chmod(d, 0o755)   # an unprivileged owner could not delete it otherwise
+        shutil.rmtree(root)

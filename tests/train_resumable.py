@@ -8,9 +8,8 @@ import sys, os
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastcore.script import call_parse
-from fastai.vision.all import vision_learner, Normalize, imagenet_stats, accuracy
 from kaggle_kit.env import seed_everything, SessionClock
-from kaggle_kit.data import get_dls, SeededDLCallback, CrossEntropyLossKnown
+from kaggle_kit.datasets import whale_learner
 from kaggle_kit.checkpoint import TimedCheckpoint, SessionLimitReached
 
 @call_parse
@@ -28,10 +27,7 @@ def main(out:str, # run folder
     data = Path(data)
     df = pd.read_csv(data/'train.csv')
     df['fold'] = np.arange(len(df)) % 5
-    dls = get_dls(df, data/'train', fold=0, size=24, bs=32, num_workers=workers, seed=0, drop_classes=['new_whale'],
-                  batch_tfms=[Normalize.from_stats(*imagenet_stats)], device='cpu')
-    learn = vision_learner(dls, 'test_resnet', pretrained=False, loss_func=CrossEntropyLossKnown(),
-                           cbs=SeededDLCallback())
+    learn = whale_learner(df, data, fold=0, size=24, bs=32, seed=0, num_workers=workers, dls_kwargs=dict(device='cpu'))
     clock = SessionClock(limit_h=budget_s/3600, start=__import__('time').time()) if budget_s else None
     search = [os.environ['KAGGLE_KIT_TEST_SEARCH']] if os.environ.get('KAGGLE_KIT_TEST_SEARCH') else []
     cbs = [] if no_ckpt else [TimedCheckpoint(out, every=every, keep=2, clock=clock, margin=0, search=search)]
