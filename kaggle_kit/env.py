@@ -313,7 +313,8 @@ def wandb_init(project:str='kaggle-kit', # W&B project
         return wandb.init(project=project, name=name, config=config, id=id, resume='allow' if id else None,
                           dir=None if dir is None else str(dir), mode=mode, settings=settings, **kwargs)
     if mode != 'online': return init(mode, settings)
-    # the server wandb will use: WANDB_BASE_URL or wandb's settings files, read once per process by wandb itself
+    # the server wandb will use: WANDB_BASE_URL or wandb's settings files, read once per process by wandb itself. A private
+    # hook (`wandb.sdk.wandb_setup.singleton`): wandb has no public way to ask; the test below names it if it goes.
     url = settings.base_url if 'base_url' in settings.model_fields_set else wandb_setup.singleton().settings.base_url
     if (why := _no_answer(url, timeout)) is None:
         online = settings.model_copy(update={'init_timeout': timeout, **({'api_key': key} if key else {})})
