@@ -240,7 +240,7 @@ def fingerprint(learn:Learner, # the Learner about to train
           'n_valid': len(dls.valid.dataset) if hasattr(dls.valid, 'dataset') else None, 'bs': dls.train.bs,
           'sizes': _pipeline_sizes(dls)}
     if training:
-        sched = next((cb for cb in learn.cbs if isinstance(cb, ParamScheduler)), None)
+        sched = _scheduler(learn)   # its `before_fit` (order 60) has run: `hps` is set
         skip = {*scheduled, *(sched.scheds if sched else ())} - {'lr'}   # `fit` sets lr; the others, a schedule left
         fp.update(n_epoch=learn.n_epoch, opt_func=_describe(learn.opt_func), frozen=getattr(learn.opt, 'frozen_idx', 0),
                   hypers=[{k: _num(v) for k, v in h.items() if k not in skip} for h in learn.opt.hypers],
@@ -466,7 +466,7 @@ class TimedCheckpoint(Callback):
         self.total, self.n_iter = self.n_epoch, len(self.dls.train)
         self.fp = fingerprint(self.learn, self.config, training=True, scheduled=self._scheduled)
         self.fps = [*self.fps[:self.fit_idx], self.fp]
-        self._scheduled |= {k for cb in self.learn.cbs if isinstance(cb, ParamScheduler) for k in cb.scheds}
+        self._scheduled |= set(getattr(_scheduler(self.learn), 'scheds', ()))
         self._exact = hasattr(self.dls.train, 'skip')               # the kit's DataLoaders can start an epoch at any batch
         self._resume, self._offset, self._trained = None, 0, False  # the state resumed, batches it skips, trained yet
         self._t_batch, self._t_valid, self._t_save = None, None, 0.  # seconds a batch, the validation, a save take

@@ -6,7 +6,7 @@ Docs: https://kaggle-kit.github.io/kaggle-kit/cv.html.md"""
 
 # %% ../nbs/07_cv.ipynb #dba5c9e9
 from __future__ import annotations
-import os, re, json, time, io, math, hashlib
+import os, re, json, time, io, hashlib
 from pathlib import Path
 from typing import Callable
 from contextlib import contextmanager, ExitStack
@@ -15,10 +15,10 @@ import numpy as np, pandas as pd, torch, torch.distributed as dist
 from fastcore.basics import store_attr
 from fastprogress.fastprogress import progress_bar
 from fastai.learner import Learner
-from .env import seed_everything, atomic_write, _some
+from .env import seed_everything, atomic_write, _some, _env_number
 from .folds import check_folds
 from .data import get_test_dl, IGNORE_IDX
-from .metrics import find_threshold, accuracy_known, NewWhaleCallback
+from .metrics import find_threshold, accuracy_known
 from .checkpoint import TimedCheckpoint, SessionLimitReached, read_status, folder_lock, save_checkpoint, load_checkpoint
 
 # %% auto #0
@@ -244,11 +244,7 @@ _DIST_VARS = ('WORLD_SIZE', 'RANK', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT')
 
 def _peer_timeout() -> float:
     "Seconds `run_cv` waits for the other processes of a launch to join: `KAGGLE_KIT_PEER_TIMEOUT`, default 60."
-    v = os.environ.get('KAGGLE_KIT_PEER_TIMEOUT', '60')
-    try: t = float(v)
-    except ValueError: t = math.nan
-    if not (math.isfinite(t) and t > 0): raise ValueError(f"KAGGLE_KIT_PEER_TIMEOUT={v!r}: expected a number of seconds > 0")
-    return t
+    return _env_number(os.environ, 'KAGGLE_KIT_PEER_TIMEOUT') or 60.   # the kit's one reader of numbers in variables
 
 def _join_peers():
     "`init_process_group` from `torchrun`'s variables, refused within `_peer_timeout()` seconds if the other processes never join."
@@ -362,6 +358,6 @@ def _finish_fold(run, learn, fold, df, predict, test_df, test_folder, fn_col, fo
     if len(ids) != len(preds): raise RuntimeError(f"fold {fold}: {len(preds)} predictions for {len(ids)} validation rows")
     test = None
     if test_df is not None: test = test_df[fn_col].tolist(), predict(learn, get_test_dl(learn.dls, test_df, test_folder))[0]
-    nw = next((cb for cb in learn.cbs if isinstance(cb, NewWhaleCallback)), None)   # a whale-style task: MAP@k
+    nw = getattr(learn, 'new_whale', None)   # fastai names callbacks on the learner: a whale-style task, MAP@k
     run.save_fold(fold, learn.model.state_dict(), (ids, preds, targs), test, score_preds(preds, targs, nw and nw.k),
                   [str(v) for v in getattr(learn.dls, 'vocab', [])])
