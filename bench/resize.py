@@ -31,7 +31,14 @@ Same seed => same accuracies (bit for bit on CPU); only the timings vary. A vali
 steps of 0.37%, hence the mean over seeds for the target and the curves; accuracies are compared as counts of correct
 images (float32 means of equal counts can differ in the last bit).
 
+On `--data flukes` (`make_flukes`: long-tail whale flukes whose identity is in fine detail a small image loses) the
+runs are the kit's own softmax baseline, `whale_learner` (timm `test_resnet`, the kit's `get_dls` with its default
+augmentation, `new_whale` left out of training) on fold 0 of `add_folds(df, 'stratified', 4, label_col='Id',
+rare='seen')`; accuracy is `accuracy_known`, over the validation images of known individuals.
+
 Reproduce:  .venv/bin/python bench/resize.py            (about 20 minutes on 2 idle cores)
+            .venv/bin/python bench/resize.py --data flukes --epochs 25 --bs 32 --seeds 1 --modes items --overhead-repeats 0
+                        (on fluke data, where size matters; about 10 minutes)
             .venv/bin/python bench/resize.py --first-seed 4 --overhead-repeats 0    (seeds 4-7, no overhead runs)
             .venv/bin/python bench/resize.py --final 96 --bs 32 --valid final    (the overhead-heavy regime)
             .venv/bin/python bench/resize.py --quick    (smaller, for a smoke run)
@@ -41,7 +48,8 @@ from pathlib import Path
 import pandas as pd, torch
 from fastcore.script import call_parse
 from fastai.vision.all import (Callback, ImageDataLoaders, Resize, accuracy, set_seed, vision_learner)
-from kaggle_kit.datasets import make_whales
+from kaggle_kit.datasets import make_whales, make_flukes, whale_learner
+from kaggle_kit.folds import add_folds
 from kaggle_kit.resize import ProgressiveResize
 from verdict import verdict
 
@@ -67,16 +75,26 @@ def dls_for(path, size, bs):
     return ImageDataLoaders.from_df(df, path, folder='train', fn_col='Image', label_col='Id', valid_pct=0.2, seed=42,
                                     item_tfms=Resize(size), bs=bs, num_workers=0)
 
-def run(path, size, bs, n_epoch, lr, cbs=(), seed=42):
+def flukes_df(path):
+    "`train.csv` of a `make_flukes` folder with 4 stratified folds; singletons always in training."
+    return add_folds(pd.read_csv(path/'train.csv'), 'stratified', n_folds=4, label_col='Id', rare='seen')
+
+def run(path, size, bs, n_epoch, lr, cbs=(), seed=42, df=None):
     """Train from `seed` (DataLoaders built after seeding, so their shuffling is seeded too); per-epoch (wall s, cpu s, acc).
-    An accuracy measured below the full `size` (`ProgressiveResize(valid='current')` mid-ramp) is recorded as None."""
+    An accuracy measured below the full `size` (`ProgressiveResize(valid='current')` mid-ramp) is recorded as None.
+    With `df` (flukes): `whale_learner` on fold 0 of `df`, accuracy over the known individuals' validation images."""
     set_seed(seed, reproducible=True)
     clock = EpochClock()
-    learn = vision_learner(dls_for(path, size, bs), 'test_resnet', pretrained=False, metrics=accuracy, cbs=list(cbs) + [clock])
+    if df is None:
+        learn = vision_learner(dls_for(path, size, bs), 'test_resnet', pretrained=False, metrics=accuracy, cbs=list(cbs) + [clock])
+        n = len(learn.dls.valid_ds)
+    else:
+        learn = whale_learner(df, path, fold=0, size=size, bs=bs, seed=seed, cbs=list(cbs) + [clock])
+        n = int(((df.fold == 0) & (df.Id != 'new_whale')).sum()) # `accuracy_known` counts only these
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(n_epoch, lr)
-    n = len(learn.dls.valid_ds) # accuracy as a count of correct images: float32 means of equal counts needn't be equal
+    # accuracy as a count of correct images: float32 means of equal counts needn't be equal
     return [(w, c, round(float(v[2]) * n) if vs == size else None)
-            for (w, c), v, vs in zip(clock.ends, learn.recorder.values, clock.valid_sizes)], clock, learn
+            for (w, c), v, vs in zip(clock.ends, learn.recorder.values, clock.valid_sizes)], clock, learn, n
 
 def mean_curve(curves):
     "Epoch-wise mean of (wall, cpu, correct) over seeds; correct is None where it was measured below the full size."
@@ -111,22 +129,26 @@ def main(final:int=128, # image size of the fixed run (and the final size of the
          seeds:int=4, # seeds of the time-to-accuracy runs: accuracies and times are averaged over them
          overhead_repeats:int=7, # interleaved repeats of the 1-epoch overhead runs
          quick:bool=False, # small settings for a smoke run
+         data:str='whales', # 'whales' (`make_whales`, digits) or 'flukes' (`make_flukes`, identity in fine detail)
         ):
+    if data not in ('whales', 'flukes'): raise ValueError(f"--data must be 'whales' or 'flukes', got {data!r}")
     if quick: final, epochs, seeds, overhead_repeats = 64, 3, 1, 1
     torch.set_num_threads(1) # tiny model on a shared 2-core machine: one thread is faster and steadier
     tmp = Path(tempfile.mkdtemp())
-    path = make_whales(tmp/f'whales{final}', size=final)
+    path = (make_whales if data == 'whales' else make_flukes)(tmp/f'{data}{final}', size=final)
+    df = flukes_df(path) if data == 'flukes' else None
     modes = modes.split(',')
     configs = {'fixed': lambda: [], **{m: (lambda m=m: [ProgressiveResize(initial=initial, end=end, mode=m, valid=valid)]) for m in modes}}
-    print(f'time to accuracy: test_resnet, 1347 whale images at {final} px (80/20 split), bs {bs}, '
+    what = ('1347 whale images (80/20 split)' if df is None else
+            f'whale_learner on {len(df)} fluke images, fold 0 of 4 ({((df.fold == 0) & (df.Id != "new_whale")).sum()} known validation images)')
+    print(f'time to accuracy: test_resnet, {what} at {final} px, bs {bs}, '
           f'fit_one_cycle({epochs}, {lr}); progressive runs add '
           f'ProgressiveResize(initial={initial}, end={end}, step=8, valid={valid!r}); mean over seeds {first_seed}-{first_seed+seeds-1}')
     curves, px, n_valid = {k: [] for k in configs}, {}, None
     for seed in range(first_seed, first_seed+seeds):
         order = list(configs)[seed % len(configs):] + list(configs)[:seed % len(configs)] # no config always runs first
         for k in order:
-            curve, clock, learn = run(path, final, bs, epochs, lr, configs[k](), seed)
-            n_valid = len(learn.dls.valid_ds)
+            curve, clock, learn, n_valid = run(path, final, bs, epochs, lr, configs[k](), seed, df)
             curves[k].append(curve); px[k] = clock.px
             print(f'  seed {seed} {k:5s} wall {curve[-1][0]:6.1f}s cpu {curve[-1][1]:6.1f}s  valid acc/epoch '
                   + ' '.join('  -  ' if o[2] is None else f'{o[2]/n_valid:.3f}' for o in curve), flush=True)
@@ -159,7 +181,7 @@ def main(final:int=128, # image size of the fixed run (and the final size of the
     for r in range(overhead_repeats):
         for k in per:
             cbs = [] if k == 'none' else [ProgressiveResize(initial=1., mode=k), EventCost()]
-            _, clock, learn = run(path, small, bs, 1, lr, cbs)
+            _, clock, learn, _ = run(path, small, bs, 1, lr, cbs)
             per[k].append((clock.train_cpu - getattr(learn, 'event_spent', 0.)) / clock.n_batches)
             if k != 'none': cost.setdefault(k, []).append(learn.event_cost)
     base = min(per['none'])

@@ -6,7 +6,7 @@ Docs: https://kaggle-kit.github.io/kaggle-kit/cli.html.md"""
 
 # %% ../nbs/10_cli.ipynb #75059299
 from __future__ import annotations
-import sys, re, json, time, shutil, fnmatch, platform, tempfile, contextlib, subprocess
+import sys, re, json, math, time, shutil, fnmatch, platform, tempfile, contextlib, subprocess
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastcore.script import anno_parser
@@ -14,27 +14,36 @@ from packaging.requirements import Requirement
 import kaggle_kit
 from .env import seed_everything, SessionClock, get_paths
 from .folds import add_folds
-from .data import NEW_WHALE
+from .data import NEW_WHALE, IGNORE_IDX
 from .metrics import find_threshold, map_at_k
 from .resize import ProgressiveResize
 from .checkpoint import SessionLimitReached, write_status
 from .cv import run_cv, RunFolder
 from .infer import topk_submission, save_submission
-from .datasets import make_whales, whale_learner
+from .datasets import make_whales, make_flukes, whale_learner, whale_dls
+from .embed import embedding_learner
+from .retrieval import knn_oof, knn_test, knn_submission, knn_threshold
 
 # %% auto #0
 __all__ = ['DEFAULT_EXCLUDE', 'INSTALL_OFFLINE', 'demo', 'CommandError', 'is_excluded', 'bundle_reqs', 'bundle', 'main']
 
 # %% ../nbs/10_cli.ipynb #2bd129dc
+# per data set: the data, the final size and the epochs both methods train; the head's learning rate of each method
+_DEMO = {'whales': dict(make=make_whales, size=32, epochs=30, resize=True, lr=dict(softmax=1e-2, arcface=1e-2)),
+         'flukes': dict(make=make_flukes, size=64, epochs=12, resize=False, lr=dict(softmax=1e-2, arcface=1e-2))}
+
 def demo(out:str=None, # run folder; default `demo_out` locally, `get_paths().persistent/'demo'` on Kaggle and Colab
+         data:str='whales', # 'whales' (digit-like, ~100 images per individual) or 'flukes' (long tail, fine markings)
+         method:str='softmax', # 'softmax' (classifier + threshold), 'arcface' (embedding + kNN) or 'both' (side by side)
          n_folds:int=2, # how many folds to train (of max(n_folds, 2))
-         epochs:int=30, # epochs per fold
+         epochs:int=None, # epochs per fold; default 30 on whales, 12 on flukes
          arch:str='test_resnet', # timm architecture (a tiny `test_*` model trains in seconds on a CPU)
-         size:int=32, # final image size
+         size:int=None, # final image size; default 32 on whales, 64 on flukes
          bs:int=32, # batch size
-         lr:float=1e-2, # learning rate of the head
-         lr_div:float=2, # discriminative learning rates: the stem gets lr/lr_div; 1 turns them off
-         no_resize:bool=False, # turn progressive resizing (size/2 up to size by mid-training) off
+         lr:float=None, # learning rate of the head; default 1e-2
+         lr_div:float=2, # softmax's discriminative learning rates: the stem gets lr/lr_div; 1 turns them off
+         emb_dim:int=128, # embedding size of `--method arcface`
+         no_resize:bool=False, # turn progressive resizing (size/2 up to size by mid-training) off; flukes train at full size
          no_tta:bool=False, # turn test-time augmentation (4 draws of the training augmentation) off
          seed:int=42, # seed for data, folds, augmentation and weights
          num_workers:int=0, # DataLoader worker processes
@@ -43,24 +52,34 @@ def demo(out:str=None, # run folder; default `demo_out` locally, `get_paths().pe
          quiet:bool=False, # no progress bars
         ) -> dict:
     "Folds, training, OOF threshold and a checked submission on the embedded whale-style data."
-    out, t0 = _out(out), time.time()
-    data = make_whales(out/'data', seed=seed)
-    df = add_folds(pd.read_csv(data/'train.csv'), 'stratified', n_folds=max(n_folds, 2), label_col='Id', fn_col='Image', seed=seed)
+    if data not in _DEMO: raise CommandError(f"--data must be one of {list(_DEMO)}, got {data!r}")
+    if method not in ('softmax', 'arcface', 'both'): raise CommandError(f"--method must be softmax, arcface or both, got {method!r}")
+    out, t0, d = _out(out), time.time(), _DEMO[data]
+    size, epochs, resize = size or d['size'], epochs or d['epochs'], d['resize'] and not no_resize
+    # flukes are drawn at the training size (a fraction of the time of drawing larger and resizing); the digits are fixed
+    folder = d['make'](out/'data', seed=seed, **({'size': size} if data == 'flukes' else {}))
+    df = add_folds(pd.read_csv(folder/'train.csv'), 'stratified', n_folds=max(n_folds, 2), label_col='Id', fn_col='Image', seed=seed)
     df.to_csv(out/'folds.csv', index=False)
-    sample = pd.read_csv(data/'sample_submission.csv')
+    sample = pd.read_csv(folder/'sample_submission.csv')
     clock = SessionClock(limit_h=budget/60) if budget else None
-    config = dict(n_folds=n_folds, epochs=epochs, arch=arch, size=size, bs=bs, lr=lr, lr_div=lr_div, resize=not no_resize, seed=seed)
+    methods = ['softmax', 'arcface'] if method == 'both' else [method]
 
-    def learner_fn(fold):   # the README's learner (`whale_learner` builds it), a DataLoader seed per fold
-        seed_everything(seed + fold)
-        # full size from mid-training: the ramp ending at 75% (the callback's default) cost accuracy on these tiny images
-        cbs = [] if no_resize else [ProgressiveResize(initial=0.5, end=0.5)]
-        return whale_learner(df, data, fold, size, bs, arch, seed=seed + fold, num_workers=num_workers, cbs=cbs, ps=0.1,
-                             dls_kwargs=dict(device='cpu' if not torch.cuda.is_available() else None))
+    def learner_fn(m, lr):
+        def make(fold):   # the README's learner (`whale_learner` builds it), a DataLoader seed per fold
+            seed_everything(seed + fold)
+            # full size from mid-training: the ramp ending at 75% (the callback's default) cost accuracy on these tiny images
+            cbs = [ProgressiveResize(initial=0.5, end=0.5)] if resize else []
+            kw = dict(seed=seed + fold, num_workers=num_workers, dls_kwargs=dict(device='cpu' if not torch.cuda.is_available() else None))
+            if m == 'softmax': return whale_learner(df, folder, fold, size, bs, arch, cbs=cbs, ps=0.1, **kw)
+            return embedding_learner(whale_dls(df, folder, fold, size, bs, **kw), arch, emb_dim=emb_dim, lr=lr/10, head_lr_mult=10, cbs=cbs)
+        return make
 
-    def fit_fn(learn, cbs):
-        with (learn.no_bar() if quiet else contextlib.nullcontext()), (learn.no_logging() if quiet else contextlib.nullcontext()):
-            learn.fit_one_cycle(epochs, slice(lr/lr_div, lr) if lr_div > 1 else lr, cbs=cbs)
+    def fit_fn(m, lr):
+        def fit(learn, cbs):
+            lrs = learn.lr if m == 'arcface' else slice(lr/lr_div, lr) if lr_div > 1 else lr
+            with (learn.no_bar() if quiet else contextlib.nullcontext()), (learn.no_logging() if quiet else contextlib.nullcontext()):
+                learn.fit_one_cycle(epochs, lrs, cbs=cbs)
+        return fit
 
     def predict(learn, dl):
         with learn.no_bar() if quiet else contextlib.nullcontext():
@@ -68,18 +87,29 @@ def demo(out:str=None, # run folder; default `demo_out` locally, `get_paths().pe
 
     margin = 5 if budget is None else min(5, budget/10)
     write_status(out, 'running')
+    runs = {}
     try:
-        rep = run_cv(df, learner_fn, fit_fn, out, folds=range(n_folds), test_df=sample[['Image']], test_folder=data/'test',
-                     predict=predict, ckpt_kwargs=dict(every=every, clock=clock, margin=margin), config=config)
+        for m in methods:
+            mlr = lr or d['lr'][m]
+            config = dict(n_folds=n_folds, epochs=epochs, arch=arch, size=size, bs=bs, lr=mlr, lr_div=lr_div, resize=resize, seed=seed)
+            if data != 'whales': config['data'] = data        # the whale softmax run's config stays what it was
+            if m != 'softmax': config.update(method=m, emb_dim=emb_dim)
+            runs[m] = out if len(methods) == 1 else out/m
+            rep = run_cv(df, learner_fn(m, mlr), fit_fn(m, mlr), runs[m], folds=range(n_folds), test_df=sample[['Image']],
+                         test_folder=folder/'test', predict=predict, ckpt_kwargs=dict(every=every, clock=clock, margin=margin), config=config)
+            runs[m] = (runs[m], rep)
     except SessionLimitReached as e:
         write_status(out, 'stopped', reason='session limit', message=str(e))
         print(f'\n{e}')
         return {'state': 'stopped'}
-    res = _submit(out, data, sample)
-    res.update(minutes=(time.time() - t0)/60)
-    write_status(out, 'done', **res)
-    res.update(state='done', report=json.loads(rep.to_json(orient='index')))
-    _print_summary(rep, res, out)
+    res = {m: _submit(path, folder, sample, df) | dict(report=json.loads(rep.to_json(orient='index'))) for m, (path, rep) in runs.items()}
+    minutes = (time.time() - t0)/60
+    if len(methods) == 1: res = res[method]
+    write_status(out, 'done', minutes=minutes, **({k: v for k, v in res.items() if k != 'report'} if len(methods) == 1 else
+                                                 {m: {k: v for k, v in r.items() if k != 'report'} for m, r in res.items()}))
+    res.update(state='done', minutes=minutes)
+    for m, (path, rep) in runs.items(): _print_summary(rep, res.get(m, res), path, minutes, m if data != 'whales' or m != 'softmax' else None)
+    if len(methods) > 1: _print_both(res)
     return res
 
 def _out(out):
@@ -95,28 +125,50 @@ def _tta(learn, dl):
     return learn.tta(dl=dl, n=4)   # `SeededDLCallback` seeds each pass from its TTA index: exact on resume
 
 # %% ../nbs/10_cli.ipynb #2c1f1e79
-def _submit(out, data, sample):
-    run = RunFolder(out)
-    vocab, oof, test = run.vocab, run.oof(), run.test()
-    thr = find_threshold(oof['preds'], oof['targs']).thr
-    sub = topk_submission(test['preds'], test['ids'], vocab, thr=thr)
-    save_submission(sub, out/'submission.csv', sample=sample, k=5, labels=vocab + [NEW_WHALE])
-    truth = pd.read_csv(data/'test_labels.csv').set_index('Image').loc[sub.Image, 'Id'].tolist()
-    plain = topk_submission(test['preds'], test['ids'], vocab)
+def _grade(sub, plain, truth, df, best) -> dict:
+    "Test scores of a submission (`sub`, thresholded; `plain`, never new_whale) against the hidden labels"
     known = np.array([t != NEW_WHALE for t in truth])
-    top1 = plain.Id.str.split().str[0].to_numpy()
-    return dict(thr=float(thr), test_map5=float(map_at_k(sub.Id.str.split().tolist(), truth)),
-                test_map5_plain=float(map_at_k(plain.Id.str.split().tolist(), truth)),
-                test_accuracy=float((top1[known] == np.array(truth)[known]).mean()))
+    counts = df.Id[df.Id != NEW_WHALE].value_counts()
+    rare = np.array([1 <= counts.get(t, 0) <= 2 for t in truth])   # individuals with one or two training images
+    top5 = plain.Id.str.split().tolist()
+    return dict(test_map5=float(map_at_k(sub.Id.str.split().tolist(), truth)), test_map5_plain=float(map_at_k(top5, truth)),
+                test_accuracy=float(np.mean([r[0] == t for r, t, k in zip(top5, truth, known) if k])),
+                test_rare_recall5=float(np.mean([t in r for r, t, k in zip(top5, truth, rare) if k])) if rare.any() else float('nan'),
+                test_n_rare=int(rare.sum()), test_map5_best=float(best.score), test_thr_best=float(best.thr))
 
-def _print_summary(rep, res, out):
-    print(f"\nkaggle-kit demo: {len(rep) - 3} fold(s) in {res['minutes']:.1f} min; run folder {out}")
+def _submit(out, data, sample, df):
+    "Write `out/submission.csv` from a finished run, threshold chosen on OOF only, and grade it on the hidden labels"
+    run = RunFolder(out)
+    vocab, truth = run.vocab, pd.read_csv(data/'test_labels.csv').set_index('Image').loc[sample.Image, 'Id'].tolist()
+    idx = {v: i for i, v in enumerate(vocab)}
+    targs = np.array([idx.get(t, IGNORE_IDX) for t in truth])   # individuals never seen in training are new_whale too
+    if run.knn:   # embeddings: each test image answered by its nearest training images, folds' similarities averaged
+        thr = knn_oof(run)['res'].thr
+        sub, plain, t = knn_submission(run, thr), knn_submission(run, -math.inf), knn_test(run)
+        best = knn_threshold(t['scores'], t['classes'], targs, thrs='all')
+    else:
+        oof, test = run.oof(), run.test()
+        thr = find_threshold(oof['preds'], oof['targs']).thr
+        sub, plain = topk_submission(test['preds'], test['ids'], vocab, thr=thr), topk_submission(test['preds'], test['ids'], vocab)
+        best = find_threshold(test['preds'], targs, thrs='all')
+    save_submission(sub, out/'submission.csv', sample=sample, k=5, labels=vocab + [NEW_WHALE])
+    return dict(thr=float(thr), **_grade(sub, plain, truth, df, best))
+
+def _print_summary(rep, res, out, minutes, method=None):
+    print(f"\nkaggle-kit demo{f' ({method})' if method else ''}: {len(rep) - 3} fold(s), {minutes:.1f} min in all; run folder {out}")
     print(rep.to_string(float_format=lambda v: f'{v:.4f}'))
     print(f"\nknown-individual accuracy: OOF {rep.loc['oof', 'accuracy']:.4f}, test {res['test_accuracy']:.4f} (folds averaged)")
     print(f"new_whale threshold (chosen on OOF only): {res['thr']:.4f}")
     print(f"test MAP@5 without thresholding: {res['test_map5_plain']:.4f}")
-    print(f"test MAP@5 with thresholding:    {res['test_map5']:.4f}")
+    print(f"test MAP@5 with thresholding:    {res['test_map5']:.4f} (the best threshold on test would give {res['test_map5_best']:.4f})")
     print(f"submission: {out/'submission.csv'} (checked against sample_submission.csv); weights: {out}/fold_*/model.pth")
+
+def _print_both(res):
+    rows = {'test MAP@5 (OOF threshold)': 'test_map5', 'test MAP@5 (no new_whale)': 'test_map5_plain',
+            'test MAP@5 (best threshold on test)': 'test_map5_best', 'known-individual top-1 accuracy': 'test_accuracy',
+            'top-5 recall, individuals with 1-2 training images': 'test_rare_recall5'}
+    print(f"\n{'':52}{'softmax':>10}{'arcface':>10}")
+    for name, k in rows.items(): print(f"{name:52}{res['softmax'][k]:>10.4f}{res['arcface'][k]:>10.4f}")
 
 # %% ../nbs/10_cli.ipynb #21eba363
 DEFAULT_EXCLUDE = ('torch', 'torchvision', 'torchaudio', 'triton', 'nvidia-*', 'cuda-*')   # the image's GPU stack

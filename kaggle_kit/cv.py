@@ -59,7 +59,7 @@ def score_preds(preds, # (n_rows, n_classes) scores
     return res
 
 # %% ../nbs/07_cv.ipynb #9a2c82a3
-_FOLD_FILES = ('model.pth', 'oof.npz', 'test.npz', 'done.json')   # what `run_cv` writes in a finished fold's folder
+_FOLD_FILES = ('model.pth', 'oof.npz', 'test.npz', 'gallery.npz', 'done.json')   # what `run_cv` writes in a finished fold's folder
 
 class RunFolder:
     "A CV run's folder (see the table above): the one owner of its layout, from `run_cv` and for your notebook."
@@ -112,9 +112,21 @@ class RunFolder:
         return {'ids': np.concatenate([p['ids'] for _, p in parts]), 'preds': np.concatenate([p['preds'] for _, p in parts]),
                 'targs': np.concatenate([p['targs'] for _, p in parts]),
                 'fold': np.concatenate([np.full(len(p['ids']), k) for k, p in parts])}
+    @property
+    def knn(self) -> bool:
+        "Is this a metric-learning run (embeddings, scored by kNN: see `kaggle_kit.retrieval.knn_oof` and `knn_test`)?"
+        return any(self.done(k).get('method') == 'knn' for k in self.folds)
+    def gallery(self, fold:int, # a finished fold of a metric-learning run
+               ) -> dict:
+        "Embeddings of fold `fold`'s training images (ids, preds, targs): what its validation rows were matched against"
+        self.done(fold)
+        if not (f := self.fold_dir(fold)/'gallery.npz').exists(): raise FileNotFoundError(f"{f} does not exist: fold {fold} of {self.path} is not a metric-learning fold")
+        return load_preds(f)
     def test(self, folds:list=None, # which finished folds; default all
             ) -> dict:
         "Test predictions averaged over the finished folds (aligned by id)."
+        if self.knn: raise ValueError(f"{self.path} is a metric-learning run: its test predictions are embeddings, which are matched, "
+                                      "not averaged; use kaggle_kit.retrieval.knn_test(run) (or knn_submission(run))")
         fs = [self.fold_dir(k)/'test.npz' for k in self.folds if folds is None or k in folds]
         if not (fs := [f for f in fs if f.exists()]): return {}
         ps = [load_preds(f) for f in fs]
@@ -133,7 +145,10 @@ class RunFolder:
         rep.loc['mean'] = rep.mean(); rep.loc['std'] = rep.iloc[:-1].std(ddof=0)
         if oof := self.oof(folds):
             save_preds(self.path/'oof.npz', oof['ids'], oof['preds'], oof['targs'])
-            rep.loc['oof'] = pd.Series(score_preds(oof['preds'], oof['targs'], k))
+            if self.knn:   # each fold's rows against its own gallery, one threshold for all
+                from kaggle_kit.retrieval import knn_oof
+                rep.loc['oof'] = pd.Series(knn_oof(self, folds)['summary'])
+            else: rep.loc['oof'] = pd.Series(score_preds(oof['preds'], oof['targs'], k))
         atomic_write(self.path/'cv_report.json', json.dumps(json.loads(rep.to_json(orient='index')), indent=1))
         return rep
 
@@ -170,12 +185,14 @@ class RunFolder:
                   test:tuple|None, # (ids, preds) of the test rows, or None
                   scores:dict, # from `score_preds`
                   vocab:list, # the prediction columns' classes
+                  gallery:tuple=None, # (ids, embeddings, targs) of the fold's training images, in a metric-learning run
                  ):
         "Weights (checksummed), predictions, then `done.json`: written last, it marks the fold finished."
         d = self.fold_dir(fold); d.mkdir(parents=True, exist_ok=True)
         save_checkpoint(state_dict, d/'model.pth')   # torch.save's bytes and a SHA-256 footer: `torch.load` reads it too
         save_preds(d/'oof.npz', *oof)
         if test is not None: save_preds(d/'test.npz', *test)
+        if gallery is not None: save_preds(d/'gallery.npz', *gallery)
         atomic_write(d/'done.json', json.dumps({'fold': fold, **scores, 'vocab': vocab, 'time': time.time()}, indent=1))
 
 def plot_cv(rep:pd.DataFrame, # from `run_cv` or `RunFolder.report`
@@ -358,6 +375,13 @@ def _finish_fold(run, learn, fold, df, predict, test_df, test_folder, fn_col, fo
     if len(ids) != len(preds): raise RuntimeError(f"fold {fold}: {len(preds)} predictions for {len(ids)} validation rows")
     test = None
     if test_df is not None: test = test_df[fn_col].tolist(), predict(learn, get_test_dl(learn.dls, test_df, test_folder))[0]
-    nw = getattr(learn, 'new_whale', None)   # fastai names callbacks on the learner: a whale-style task, MAP@k
-    run.save_fold(fold, learn.model.state_dict(), (ids, preds, targs), test, score_preds(preds, targs, nw and nw.k),
-                  [str(v) for v in getattr(learn.dls, 'vocab', [])])
+    # fastai names callbacks on the learner: `new_whale`, a whale-style classifier scored by MAP@k; `knn_map`, an
+    # embedding model (kaggle_kit.embed) whose rows are answered by their nearest training images
+    nw, kn, gallery = getattr(learn, 'new_whale', None), getattr(learn, 'knn_map', None), None
+    if kn is None: scores = score_preds(preds, targs, nw and nw.k)
+    else:
+        dl, gids = kn.gallery_dl(learn)
+        gemb, gtargs = predict(learn, dl)   # the same `predict` (TTA) as the validation and test rows
+        scores, gallery = kn.fold_scores(preds, targs, gemb, gtargs), (gids, gemb, gtargs)
+    run.save_fold(fold, learn.model.state_dict(), (ids, preds, targs), test, scores,
+                  [str(v) for v in getattr(learn.dls, 'vocab', [])], gallery)

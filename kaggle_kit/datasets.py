@@ -1,4 +1,4 @@
-"""A Humpback-Whale-Identification-style data set built from scikit-learn's bundled handwritten digits: no download.
+"""Humpback-Whale-Identification-style data sets, no download: scikit-learn's handwritten digits, and rendered whale flukes with a long tail and identity in fine detail.
 
 Docs: https://kaggle-kit.github.io/kaggle-kit/datasets.html.md"""
 
@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 import numpy as np, pandas as pd
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFilter
 
 # %% auto #0
-__all__ = ['make_whales']
+__all__ = ['make_whales', 'make_flukes']
 
 # %% ../nbs/09_datasets.ipynb #a084d7c8
 from .data import NEW_WHALE   # one definition of the label, where the targets are made
@@ -72,27 +72,148 @@ def _hexes(rng, n):
         if h not in seen: seen.add(h); out.append(h)
     return out
 
+# %% ../nbs/09_datasets.ipynb #af2ba631
+def _fluke_shape(rng, n=401):
+    "Outline (x, y up) of one fluke of the family: a small per-individual jitter; notches cut in the trailing edge."
+    tip, span = 0.42 + rng.normal(0, 0.015), 1 + rng.normal(0, 0.015)
+    x = np.linspace(-1, 1, n)
+    top = tip - (tip - 0.12)*(1 - np.abs(x))**1.4 - 0.07*np.clip(1 - np.abs(x)/0.05, 0, None)  # trailing edge, median notch
+    for c, w, d in zip(rng.uniform(0.15, 0.92, 6) * rng.choice([-1, 1], 6), rng.uniform(0.015, 0.04, 6),
+                       rng.uniform(0.025, 0.07, 6) * (rng.random(6) < 0.7)):              # ~4 notches, 0.5-2 px deep
+        top -= d * np.clip(1 - np.abs(x - c)/w, 0, None)
+    xl = np.linspace(1, 0.13, n//2)
+    low = tip - 0.06 - 0.75*(1 - xl)**0.5                                     # leading edge, tip to peduncle
+    return np.array([*zip(x*span, top), *zip(xl*span, low), (0.12, -1.1), (-0.12, -1.1), *zip(-xl[::-1]*span, low[::-1])])
+
+def _template(rng, t):
+    "A `t`x`t` grey fluke (and its alpha) with the individual's marks: spots and scratches."
+    mask, grey = Image.new('L', (t, t), 0), Image.new('L', (t, t), 70)
+    ImageDraw.Draw(mask).polygon([(float((u*0.46 + 0.5)*t), float((0.38 - v*0.46)*t)) for u, v in _fluke_shape(rng)], fill=255)
+    ys, xs = np.nonzero(np.asarray(mask))
+    g, k = ImageDraw.Draw(grey), rng.integers(25, 45)
+    pick = rng.choice(len(xs), k, replace=False)
+    for x, y, r, e, pale in zip(xs[pick], ys[pick], rng.uniform(0.006, 0.012, k)*t, rng.uniform(0.6, 1.4, k), rng.random(k) < 0.7):
+        g.ellipse((x - r*e, y - r/e, x + r*e, y + r/e), fill=235 if pale else 10)
+    for _ in range(rng.integers(1, 4)):                                       # scratches: thin pale arcs
+        i = rng.integers(len(xs)); d = rng.normal(size=2); d /= np.linalg.norm(d)
+        s = np.linspace(0, rng.uniform(0.1, 0.25)*t, 12)[:, None]
+        pts = np.array([xs[i], ys[i]]) + s*d + s**2/10 * rng.normal(0, 0.1, 2)
+        g.line([tuple(q) for q in pts], fill=200, width=max(1, round(0.006*t)))
+    return Image.merge('LA', (grey, mask))
+
+# %% ../nbs/09_datasets.ipynb #f41b9792
+def _photo(tmpl, rng, size):
+    "One `size` px photo of the fluke in `tmpl` (drawn at twice the size): pose, sea, water band, light, colour, blur, noise."
+    s2 = tmpl.size[0]; c = s2/2
+    th, sc = np.deg2rad(rng.uniform(-20, 20)), rng.uniform(0.8, 1.15)
+    tx, ty = rng.uniform(-0.08, 0.08, 2) * s2
+    a, b = np.cos(th)/sc, np.sin(th)/sc                                       # PIL maps output pixels to template pixels
+    fl = tmpl.transform((s2, s2), Image.AFFINE, (a, b, c - a*(c+tx) - b*(c+ty), -b, a, c + b*(c+tx) - a*(c+ty)), Image.BILINEAR)
+    fl = np.asarray(fl, np.float32) / 255
+    sea = np.array([40, 80, 115], np.float32) * rng.uniform(0.7, 1.3, 3)
+    blobs = Image.fromarray(rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)).resize((s2, s2), Image.BICUBIC)
+    yy, xx = np.mgrid[:s2, :s2].astype(np.float32) / s2
+    waves = 12 * rng.uniform(0.3, 1) * np.sin(yy*rng.uniform(40, 80) + xx*rng.uniform(-8, 8))
+    bg = sea * (0.75 + 0.5/255*np.asarray(blobs, np.float32)) + waves[..., None]
+    img = bg + fl[..., 1:] * (fl[..., :1]*255 - bg)
+    edge = s2*(1 - rng.uniform(0.15, 0.4)) + s2*0.02*np.sin(xx[0]*rng.uniform(10, 30) + rng.uniform(0, 6))
+    foam = (rng.random((s2, s2), np.float32) < 0.08) * rng.uniform(60, 150)
+    img = np.where((yy*s2 >= edge)[..., None], 0.9*bg + foam[..., None], img)  # the water band
+    img = np.asarray(Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).reduce(2), np.float32)
+    u, ang = np.linspace(-1, 1, size, dtype=np.float32), rng.uniform(0, 2*np.pi)
+    light = rng.uniform(0.6, 1.35) * (1 + rng.uniform(0, 0.35)*(np.cos(ang)*u[None] + np.sin(ang)*u[:, None]))
+    img = Image.fromarray(np.clip(img * light[..., None] * rng.uniform(0.85, 1.15, 3), 0, 255).astype(np.uint8))
+    img = np.asarray(img.filter(ImageFilter.GaussianBlur(rng.uniform(0, 0.5) * size/128)), np.float32)
+    img = img + rng.normal(0, rng.uniform(2, 7), (size, size, 1))
+    return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
+
+# %% ../nbs/09_datasets.ipynb #60882d91
+def _tail_counts(n, gamma=1.6, kmax=40):
+    "Training images of `n` individuals: quantiles of a power law p(k) ~ k^-gamma on 1..kmax (the same shape for any seed)."
+    p = np.arange(1, kmax+1, dtype=float)**-gamma
+    return np.searchsorted(np.cumsum(p/p.sum()), (np.arange(n) + 0.5)/n) + 1
+
+def _flukes_plan(rng, n_ids, train_new, test_new):
+    "Who is on each photo (individuals from `n_ids` on are unnamed) and its split (0 train, 1 test)."
+    n_trn = rng.permutation(_tail_counts(n_ids))
+    n_tst = rng.binomial(n_trn + 1, 0.3)                                      # a singleton has a test photo half the time
+    n_new_trn = round(train_new/(1 - train_new) * n_trn.sum())                 # one photo each
+    n_new_tst = round(test_new/(1 - test_new) * n_tst.sum())
+    unseen = n_ids + n_new_trn + rng.integers(0, max(1, n_new_tst//2), n_new_tst) # ~2 photos each
+    ind = np.concatenate([np.repeat(np.arange(n_ids), n_trn), np.arange(n_ids, n_ids + n_new_trn),
+                          np.repeat(np.arange(n_ids), n_tst), unseen])
+    return ind, np.repeat([0, 1], [n_trn.sum() + n_new_trn, n_tst.sum() + n_new_tst])
+
+# %% ../nbs/09_datasets.ipynb #9402a2a2
+def make_flukes(path:str|Path, # folder to write (created; reused when already built with the same settings)
+                seed:int=42, # seed of the individuals, their photos and the split
+                size:int=128, # side of the square PNG images
+                n_ids:int=None, # known individuals (named in train.csv); default 200, or 2000 with `large`
+                large:bool=False, # the bigger version: ten times the individuals and images
+                train_new:float=0.2, # share of train.csv rows that are `new_whale` (unnamed individuals, one photo each)
+                test_new:float=0.25, # share of test images showing individuals absent from train.csv
+               ) -> Path:
+    "Write a long-tail whale-fluke identification data set, in Humpback Whale Identification's layout, to `path`."
+    if n_ids is None: n_ids = 2000 if large else 200
+    for k, v, lo in (('size', size, 16), ('n_ids', n_ids, 10)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo: raise ValueError(f"{k} must be an int >= {lo}, got {v!r}")
+    for k, v in (('train_new', train_new), ('test_new', test_new)):
+        if not (isinstance(v, (int, float)) and 0 <= v < 0.9): raise ValueError(f"{k} must be a share in [0, 0.9), got {v!r}")
+    path = Path(path)
+    meta = dict(kind='flukes', seed=seed, size=int(size), n_ids=int(n_ids), train_new=train_new, test_new=test_new, version=1)
+    if (path/'dataset.json').exists() and json.loads((path/'dataset.json').read_text()) == meta: return path
+    rng = np.random.default_rng(seed)
+    names = _names(rng, n_ids)
+    ind, split = _flukes_plan(rng, n_ids, train_new, test_new)
+    files = [f'{h}.png' for h in _hexes(rng, len(ind))]
+    for folder in ('train', 'test'): (path/folder).mkdir(parents=True, exist_ok=True)
+    tmpls = {}
+    for j, (i, s) in enumerate(zip(ind, split)):
+        if i not in tmpls: tmpls[i] = _template(np.random.default_rng([seed, 1, i]), 2*size)
+        _photo(tmpls[i], np.random.default_rng([seed, 2, j]), size).save(path/('train', 'test')[s]/files[j])
+    df = pd.DataFrame({'Image': files, 'Id': [names[i] if i < n_ids else NEW_WHALE for i in ind], 'split': split})
+    trn, tst = (df[df.split == s].drop(columns='split').sort_values('Image', ignore_index=True) for s in (0, 1))
+    trn.to_csv(path/'train.csv', index=False)
+    tst.to_csv(path/'test_labels.csv', index=False)
+    tst.assign(Id=' '.join([NEW_WHALE] + names[:4])).to_csv(path/'sample_submission.csv', index=False)
+    (path/'dataset.json').write_text(json.dumps(meta))
+    return path
+
 # %% ../nbs/09_datasets.ipynb #a4c2c534
-def whale_learner(df:pd.DataFrame, # `train.csv` of a `make_whales` folder, with a fold column
-                  data:str|Path, # the `make_whales` folder
+def whale_dls(df:pd.DataFrame, # `train.csv` of a `make_whales` or `make_flukes` folder, with a fold column
+              data:str|Path, # the `make_whales` or `make_flukes` folder
+              fold:int=0, # validation fold
+              size:int=32, # image size
+              bs:int=32, # batch size
+              seed:int=42, # `get_dls`' seed: shuffles and augmentation
+              num_workers:int=0, # DataLoader workers
+              train_tfms:bool=True, # the default augmentation (no flips: digits and flukes are not mirror-invariant); False: none
+              dls_kwargs:dict=None, # more `get_dls` arguments
+             ):
+    "`get_dls` on fold `fold` of the embedded whale data: new_whale rows validate but never train, ImageNet statistics"
+    from kaggle_kit.data import get_dls, default_train_tfms
+    from fastai.vision.all import Normalize, imagenet_stats
+    return get_dls(df, Path(data)/'train', fold, size=size, bs=bs, num_workers=num_workers, seed=seed, drop_classes=[NEW_WHALE],
+                   train_tfms=default_train_tfms(hflip=False) if train_tfms else None,
+                   batch_tfms=Normalize.from_stats(*imagenet_stats), **(dls_kwargs or {}))
+
+def whale_learner(df:pd.DataFrame, # `train.csv` of a `make_whales` or `make_flukes` folder, with a fold column
+                  data:str|Path, # the `make_whales` or `make_flukes` folder
                   fold:int=0, # validation fold
                   size:int=32, # image size
                   bs:int=32, # batch size
                   arch:str='test_resnet', # timm architecture (`test_*` models train in seconds on a CPU)
                   seed:int=42, # `get_dls`' seed: shuffles and augmentation
                   num_workers:int=0, # DataLoader workers
-                  train_tfms:bool=True, # the default augmentation (no flips: digits are not flip-invariant); False: none
+                  train_tfms:bool=True, # the default augmentation (no flips: digits and flukes are not mirror-invariant); False: none
                   cbs:list=(), # more callbacks, after `SeededDLCallback` and `NewWhaleCallback`
                   dls_kwargs:dict=None, # more `get_dls` arguments
                   **kwargs, # more `timm_learner` arguments (`ps`, `pretrained`...)
                  ):
-    "A `timm_learner` on fold `fold` of the embedded whale data, as the kit's tests, benches and demo train it"
-    from kaggle_kit.data import get_dls, default_train_tfms, SeededDLCallback, CrossEntropyLossKnown
+    "A `timm_learner` on `whale_dls`, as the kit's tests, benches and demo train it"
+    from kaggle_kit.data import SeededDLCallback, CrossEntropyLossKnown
     from kaggle_kit.metrics import AccuracyKnown, NewWhaleCallback
     from kaggle_kit.models import timm_learner
-    from fastai.vision.all import Normalize, imagenet_stats
-    dls = get_dls(df, Path(data)/'train', fold, size=size, bs=bs, num_workers=num_workers, seed=seed, drop_classes=[NEW_WHALE],
-                  train_tfms=default_train_tfms(hflip=False) if train_tfms else None,
-                  batch_tfms=Normalize.from_stats(*imagenet_stats), **(dls_kwargs or {}))
+    dls = whale_dls(df, data, fold, size, bs, seed, num_workers, train_tfms, dls_kwargs)
     return timm_learner(dls, arch, loss_func=CrossEntropyLossKnown(), metrics=AccuracyKnown(),
                         cbs=[SeededDLCallback(), NewWhaleCallback(), *cbs], **kwargs)

@@ -30,14 +30,14 @@ def weights(out): return torch.load(Path(out)/'final.pth', weights_only=True)
 def same(a, b): return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 _refs = {}
-def reference(data, tmp_root, workers, method='one_cycle'):
+def reference(data, tmp_root, workers, method='one_cycle', model='softmax'):
     "Final weights of an uninterrupted run without any checkpoint callback, and how long its training takes."
-    key = (workers, method)
+    key, args = (workers, method, model), ('--workers', workers, '--method', method, '--model', model)
     if key not in _refs:
-        out = tmp_root/f'ref-{workers}-{method}'
-        run(out, data, '--workers', workers, '--no-ckpt', '--method', method)
-        timed = tmp_root/f'timed-{workers}-{method}'          # training time: first checkpoint to the end
-        p = start(timed, data, '--workers', workers, '--method', method)
+        out = tmp_root/f'ref-{workers}-{method}-{model}'
+        run(out, data, *args, '--no-ckpt')
+        timed = tmp_root/f'timed-{workers}-{method}-{model}'          # training time: first checkpoint to the end
+        p = start(timed, data, *args)
         while p.poll() is None and not ckpts(timed): time.sleep(0.01)
         t0 = time.time(); p.communicate(timeout=900)
         _refs[key] = weights(out), time.time() - t0
@@ -86,12 +86,12 @@ def kill_points(rng, n, epochs, n_iter):
     g = sorted(rng.sample(range(1, epochs*n_iter - 3), n))
     return [(0, i // n_iter, i % n_iter + 1) for i in g]
 
-def n_iter(refs, workers=0, method='one_cycle'): return max(pos(f)[2] for f in ckpts(refs/f'timed-{workers}-{method}'))
+def n_iter(refs, workers=0, method='one_cycle', model='softmax'): return max(pos(f)[2] for f in ckpts(refs/f'timed-{workers}-{method}-{model}'))
 
 @pytest.mark.parametrize('workers', [0, 2])
 def test_sigkill_at_random_moments_then_resume_is_bit_identical(data, refs, tmp_path, workers):
     ref, dur = reference(data, refs, workers)
-    assert same(weights(refs/f'timed-{workers}-one_cycle'), ref), "TimedCheckpoint alone changed the training"
+    assert same(weights(refs/f'timed-{workers}-one_cycle-softmax'), ref), "TimedCheckpoint alone changed the training"
     rng = random.Random(SEED + workers)
     out, report = tmp_path/'killed', []
     report.append(kill_at(start(out, data, '--workers', workers), out, mid_write=True))
@@ -101,6 +101,22 @@ def test_sigkill_at_random_moments_then_resume_is_bit_identical(data, refs, tmp_
     assert sum(r.startswith('target') and 'killed' in r for r in report) == KILLS, report
     rc, log = run(out, data, '--workers', workers)
     assert 'Resuming from' in log
+    assert same(weights(out), ref)
+
+@pytest.mark.parametrize('workers', [0, 2])
+def test_sigkill_then_resume_of_a_metric_learning_fit_is_bit_identical(data, refs, tmp_path, workers):
+    "An `embedding_learner` (learned GeM p, dynamic margins, sub-center ArcFace head, kNN validation) killed mid-epoch."
+    ref, dur = reference(data, refs, workers, model='embed')
+    assert same(weights(refs/f'timed-{workers}-one_cycle-embed'), ref), "TimedCheckpoint alone changed the training"
+    assert any(k.endswith('.p') for k in ref) and 'head.m' in ref   # the state a resume must bring back is in the weights
+    rng, out, prev = random.Random(SEED + 10 + workers), tmp_path/'killed', None
+    for target in kill_points(rng, 2, 2, n_iter(refs, workers, model='embed')):
+        f, log = killed_after(out, data, target, rng.uniform(0, 0.1), '--workers', workers, '--model', 'embed')
+        print(f'workers={workers} target {target}: killed after {f.name}')
+        if prev is not None: assert resumed_from(prev, log), f'did not resume from {prev}:\n{log[-3000:]}'
+        prev = f
+    rc, log = run(out, data, '--workers', workers, '--model', 'embed')
+    assert resumed_from(prev, log), f'did not resume from {prev}:\n{log[-3000:]}'
     assert same(weights(out), ref)
 
 @pytest.mark.parametrize('method', ['flat_cos', 'fine_tune'])

@@ -56,3 +56,29 @@ def test_budget_stop_then_same_command_resumes_to_the_same_submission(tmp_path, 
     print('states of the runs:', runs)
     assert runs[-1] == 'done' and 'stopped' in runs, runs
     assert (tmp_path/'submission.csv').read_bytes() == (reference[0]/'submission.csv').read_bytes()
+
+def test_demo_flukes_both_methods_side_by_side_then_again(tmp_path):
+    "`--data flukes --method both`: two runs on the same folds, a submission each, the table; the same command again trains nothing."
+    args = ('demo', '--out', tmp_path, '--data', 'flukes', '--method', 'both', '--n-folds', 1, '--epochs', 1, '--size', 32,
+            '--no-tta', '--every', 0.02, '--quiet')
+    r = run_cli(*args)
+    assert 'top-5 recall, individuals with 1-2 training images' in r.stdout and 'kaggle-kit demo (arcface)' in r.stdout, r.stdout[-3000:]
+    st = json.loads((tmp_path/'status.json').read_text())
+    assert st['state'] == 'done' and 0 <= st['arcface']['test_map5'] <= 1 and 0 <= st['softmax']['test_map5'] <= 1, st
+    for m in ('softmax', 'arcface'):
+        assert (tmp_path/m/'submission.csv').read_text().startswith('Image,Id\n')
+        assert (tmp_path/m/'fold_0'/'gallery.npz').exists() == (m == 'arcface')   # kNN's gallery: the embedding run only
+    run = {m: json.loads((tmp_path/m/'run.json').read_text()) for m in ('softmax', 'arcface')}
+    assert run['softmax']['rows'] == run['arcface']['rows'], 'both methods must train on the same folds'
+    subs = {m: (tmp_path/m/'submission.csv').read_bytes() for m in ('softmax', 'arcface')}
+    stamps = {m: (tmp_path/m/'fold_0'/'model.pth').stat().st_mtime_ns for m in ('softmax', 'arcface')}
+    run_cli(*args)
+    for m in subs:
+        assert (tmp_path/m/'submission.csv').read_bytes() == subs[m]
+        assert (tmp_path/m/'fold_0'/'model.pth').stat().st_mtime_ns == stamps[m]   # finished folds are not trained again
+
+def test_demo_refuses_an_unknown_data_set_or_method(tmp_path):
+    for flag, value in (('--data', 'cats'), ('--method', 'triplet')):
+        r = run_cli('demo', '--out', tmp_path, flag, value, check=False)
+        assert r.returncode == 2 and f'{flag} must be' in r.stderr and value in r.stderr, r.stderr
+    assert not (tmp_path/'data').exists()   # refused before anything is written

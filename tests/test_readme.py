@@ -1,8 +1,10 @@
 """What a reader of README.md gets, checked in real processes.
 
-- The one-cell workflow ("The whole workflow in one cell", the README's python block that calls `run_cv`), taken from
+- The one-cell workflow ("The whole workflow in one cell", the README's python block that calls `topk_submission`), taken from
   README.md itself and run verbatim twice, in two fresh processes and two empty working folders: the two
   `submission.csv` files must be byte-identical, although the cell never seeds anything (`run_cv` seeds each fold).
+- The metric-learning cell (the block that calls `knn_submission`), run once with 1 epoch instead of 12: a checked
+  submission from two folds of embeddings, each fold scored by kNN.
 - Importing the kit prints no warning a user would read as "something is broken", and asks no server anything.
 - In a notebook (a real kernel, through nbclient), predicting with TTA leaves no empty progress bar behind.
 """
@@ -12,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-def readme_block(word:str='run_cv') -> str:
+def readme_block(word:str='topk_submission') -> str:
     "The README's python block containing `word`."
     blocks = re.findall(r'^```python\n(.*?)^```', (ROOT/'README.md').read_text(), re.S | re.M)
     found = [b for b in blocks if word in b]
@@ -40,6 +42,19 @@ def test_workflow_cell_is_reproducible(tmp_path):
     a, b = (d/'submission.csv' for d in dirs)
     assert a.read_text().count('\n') == 451                 # header + 450 test images
     assert a.read_bytes() == b.read_bytes()
+
+def test_metric_learning_cell_writes_a_checked_submission(tmp_path):
+    "The README's ArcFace + kNN cell, verbatim but for the epochs: every fold done with its gallery, a checked submission."
+    code = readme_block('knn_submission')
+    assert code.count('fit_one_cycle(12,') == 1, code
+    (tmp_path/'cell.py').write_text(code.replace('fit_one_cycle(12,', 'fit_one_cycle(1,'))
+    r = subprocess.run([sys.executable, 'cell.py'], cwd=tmp_path, env=clean_env(), text=True, capture_output=True, timeout=900)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+    sub = (tmp_path/'submission.csv').read_text().splitlines()
+    test = (tmp_path/'flukes'/'test_labels.csv').read_text().splitlines()
+    assert sub[0] == 'Image,Id' and len(sub) == len(test)   # one row per test image (save_submission checked the rest)
+    runs = list(tmp_path.rglob('runs/flukes'))
+    assert len(runs) == 1 and all((runs[0]/f'fold_{k}'/n).exists() for k in (0, 1) for n in ('done.json', 'gallery.npz')), runs
 
 WARNINGS = ['torch.jit.script', 'Albumentations', 'albumentations']
 

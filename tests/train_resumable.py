@@ -1,6 +1,6 @@
 """A small resumable training run on the embedded data, for the process-level tests in test_checkpoint.py.
 
-    python tests/train_resumable.py OUT DATA [--workers W] [--epochs N] [--every MIN] [--no-ckpt] [--budget-s S] [--method M]
+    python tests/train_resumable.py OUT DATA [--workers W] [--epochs N] [--every MIN] [--no-ckpt] [--budget-s S] [--method M] [--model embed]
 
 Writes OUT/final.pth (the final state dict) when training ends; exits 0 after a budget stop too, printing the message.
 """
@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastcore.script import call_parse
 from kaggle_kit.env import seed_everything, SessionClock
-from kaggle_kit.datasets import whale_learner
+from kaggle_kit.datasets import whale_learner, whale_dls
+from kaggle_kit.embed import embedding_learner
 from kaggle_kit.checkpoint import TimedCheckpoint, SessionLimitReached
 
 @call_parse
@@ -21,18 +22,24 @@ def main(out:str, # run folder
          no_ckpt:bool=False, # train without TimedCheckpoint
          budget_s:float=None, # session budget in seconds, counted from now
          method:str='one_cycle', # one_cycle, flat_cos or fine_tune
+         model:str='softmax', # softmax (`whale_learner`) or embed (`embedding_learner`: GeM, neck, sub-center ArcFace, kNN)
         ):
     seed_everything(0)
     torch.set_num_threads(1)
     data = Path(data)
     df = pd.read_csv(data/'train.csv')
     df['fold'] = np.arange(len(df)) % 5
-    learn = whale_learner(df, data, fold=0, size=24, bs=32, seed=0, num_workers=workers, dls_kwargs=dict(device='cpu'))
+    if model == 'softmax':
+        learn = whale_learner(df, data, fold=0, size=24, bs=32, seed=0, num_workers=workers, dls_kwargs=dict(device='cpu'))
+    else:   # learned GeM p, dynamic margins, sub-centers: every piece of state a resume must bring back
+        dls = whale_dls(df, data, 0, size=24, bs=32, seed=0, num_workers=workers, dls_kwargs=dict(device='cpu'))
+        learn = embedding_learner(dls, 'test_resnet', emb_dim=32, learn_p=True, lr=5e-4)
     clock = SessionClock(limit_h=budget_s/3600, start=__import__('time').time()) if budget_s else None
     search = [os.environ['KAGGLE_KIT_TEST_SEARCH']] if os.environ.get('KAGGLE_KIT_TEST_SEARCH') else []
     cbs = [] if no_ckpt else [TimedCheckpoint(out, every=every, keep=2, clock=clock, margin=0, search=search)]
     try:
-        if method == 'one_cycle': learn.fit_one_cycle(epochs, 5e-3, cbs=cbs)
+        lr = None if model == 'embed' else 5e-3   # the embedding learner's own rates: the head's 10x the body's
+        if method == 'one_cycle': learn.fit_one_cycle(epochs, lr or learn.lr, cbs=cbs)
         elif method == 'flat_cos': learn.fit_flat_cos(epochs, 5e-3, cbs=cbs)
         elif method == 'fine_tune': learn.fine_tune(epochs, 5e-3, freeze_epochs=1, cbs=cbs)
     except SessionLimitReached as e:
