@@ -24,17 +24,7 @@ faiss `IndexFlatIP` (time <= 1.5x faiss's); peak memory as above.
 Reproduce: .venv/bin/python bench/knn.py                 (about 3 minutes, ~1.5 GB of RAM)
            .venv/bin/python bench/knn.py --queries 5000 --gallery 10000 --sub 1000   (quick)
 """
-import argparse, os, resource, sys, time
-
-def rss(): return int(open('/proc/self/statm').read().split()[1]) * resource.getpagesize()
-def peak_rss(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-def timed(f, *args, reps=1, **kw):
-    "Result of `f(*args, **kw)` and its best time over `reps` runs (the machine may be shared)"
-    best = float('inf')
-    for _ in range(reps):
-        t = time.perf_counter(); r = f(*args, **kw); best = min(best, time.perf_counter() - t)
-    return r, best
+import argparse, os
 
 def agree(np, Q, G, s1, i1, s2, i2, tol=1e-5):
     "Rows of two top-k results that differ beyond ties: a neighbour in one set only, whose similarity is not within `tol` of the other's k-th"
@@ -50,7 +40,7 @@ def agree(np, Q, G, s1, i1, s2, i2, tol=1e-5):
 def main(queries=30_000, gallery=50_000, dim=512, k=100, sub=3_000, threads=2, reps=2, seed=0):
     import numpy as np, torch
     from kaggle_kit.retrieval import knn
-    from verdict import verdict
+    from verdict import verdict, rss, peak_rss, timed
     torch.set_num_threads(threads)
     rng = np.random.default_rng(seed)
     G = rng.standard_normal((gallery, dim), dtype=np.float32)

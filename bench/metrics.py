@@ -23,11 +23,11 @@ Reproduce: .venv/bin/python bench/metrics.py            (about a minute, needs ~
            .venv/bin/python bench/metrics.py --rows 20000 --classes 1000 --sub 200   (quick)
            .venv/bin/python bench/metrics.py --threads 1                            (one core)
 """
-import argparse, heapq, resource, time
+import argparse, heapq
 import numpy as np, torch
 from kaggle_kit.data import IGNORE_IDX
 from kaggle_kit.metrics import find_threshold, map_at_k
-from verdict import verdict
+from verdict import verdict, rss, peak_rss, timed
 
 def apk(actual, predicted, k=10):
     "Kaggle's reference average precision at k (benhamner/Metrics, ml_metrics/average_precision.py)"
@@ -61,15 +61,6 @@ def top_numpy(row, k):
     top = np.argsort(-row, kind='stable')[:k]
     return top.tolist(), row[top].tolist()
 
-def rss(): return int(open('/proc/self/statm').read().split()[1]) * resource.getpagesize()
-def peak_rss(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-def timed(f, *args, reps=1, **kw):
-    "Result of `f(*args, **kw)` and its best time over `reps` runs (the machine may be shared)"
-    best = float('inf')
-    for _ in range(reps):
-        t = time.perf_counter(); r = f(*args, **kw); best = min(best, time.perf_counter() - t)
-    return r, best
 
 def main(rows=100_000, classes=5_000, sub=300, threads=0, reps=3, seed=0):
     if threads: torch.set_num_threads(threads)

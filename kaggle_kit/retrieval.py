@@ -16,7 +16,7 @@ from fastai.learner import Metric, Recorder
 from fastai.callback.core import Callback
 from .data import IGNORE_IDX, NEW_WHALE, _kept_rng
 from .cv import RunFolder, load_preds
-from .metrics import idxs_to_labels, ThresholdResult, _as_tensor, _check_k, _np, _topk_rows, _ranks, _search, _insert_new
+from .metrics import NewWhaleCallback, idxs_to_labels, ThresholdResult, _as_tensor, _check_k, _np, _topk_rows, _ranks, _search, _insert_new
 
 # %% auto #0
 __all__ = ['knn', 'knn_classes', 'knn_threshold', 'knn_topk_new', 'share_threshold', 'KnnMapCallback', 'knn_oof', 'knn_test',
@@ -372,15 +372,8 @@ class KnnMapCallback(Callback):
         return _knn_summary(*knn_classes(query, gallery, gallery_targs, n, self.k, self.how, self.chunk),
                             _absent_as_new(targs, gallery_targs, n), self.thrs, self.k, self.how)
 
-    # what a checkpoint keeps
-    def state_dict(self):
-        "Latest threshold and scores, plain python numbers"
-        return dict(k=self.k, thr=self.thr, score=self.score, score_no_thr=self.score_no_thr)
-    def load_state_dict(self, d:dict, # what `state_dict` returned
-                       ):
-        "Restore what `state_dict` returned"
-        if d['k'] != self.k: raise ValueError(f"state is for MAP@{d['k']} but this {type(self).__name__} has k={self.k}")
-        self.thr, self.score, self.score_no_thr = d['thr'], d['score'], d['score_no_thr']
+    # what a checkpoint keeps: the latest threshold and scores, as `NewWhaleCallback` keeps them
+    state_dict, load_state_dict = NewWhaleCallback.state_dict, NewWhaleCallback.load_state_dict
 
 # %% ../nbs/12_retrieval.ipynb #89dc8b82
 def _run(run): return run if isinstance(run, RunFolder) else RunFolder(run)
