@@ -29,10 +29,10 @@ def run(out, data, *args, ok=True, **kw):
 def weights(out): return torch.load(Path(out)/'final.pth', weights_only=True)
 def same(a, b): return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
-_refs = {}
+_refs = {}   # per refs folder: test_checkpoint_embed.py imports this with a folder of its own
 def reference(data, tmp_root, workers, method='one_cycle', model='softmax'):
     "Final weights of an uninterrupted run without any checkpoint callback, and how long its training takes."
-    key, args = (workers, method, model), ('--workers', workers, '--method', method, '--model', model)
+    key, args = (tmp_root, workers, method, model), ('--workers', workers, '--method', method, '--model', model)
     if key not in _refs:
         out = tmp_root/f'ref-{workers}-{method}-{model}'
         run(out, data, *args, '--no-ckpt')
