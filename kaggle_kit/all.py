@@ -21,6 +21,7 @@ from .checkpoint import *
 from .cv import *
 from .infer import *
 from .datasets import *
+from .train import *
 from .embed import embedding_learner                                       # metric learning: what a notebook calls;
 from .retrieval import knn_oof, knn_test, knn_submission, share_threshold  # the pieces stay in their modules
 __all__ = [o for o in dir() if not o.startswith('_')]  # re-export everything imported above

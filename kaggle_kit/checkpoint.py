@@ -16,6 +16,10 @@ from fastcore.basics import store_attr
 from fastai.callback.core import Callback, CancelFitException
 from fastai.callback.tracker import TrackerCallback
 from fastai.callback.schedule import ParamScheduler
+from fastai.callback.training import GradientAccumulation
+from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback
+from fastai.callback.mixup import MixHandler
+from fastai.callback.fp16 import MixedPrecision
 from fastai.learner import Learner
 from .env import SessionClock, get_paths, atomic_file
 from .env import atomic_write   # re-exported for now: `from kaggle_kit.checkpoint import atomic_write` still works
@@ -145,6 +149,8 @@ def _cb_states(learn):
         if _has_state(cb): res[cb.name] = cb.state_dict()
         elif isinstance(cb, TrackerCallback): res[cb.name] = {'best': cb.best, **({'wait': cb.wait} if hasattr(cb, 'wait') else {})}
         elif _is_wandb(cb): res[cb.name] = {k: getattr(cb, k) for k in _WANDB_COUNTERS}
+        elif isinstance(cb, GradientAccumulation):   # between two steps: the count and the gradients summed so far
+            res[cb.name] = {'count': cb.count, 'grads': [p.grad for p in learn.model.parameters()] if cb.count else []}
     return res
 
 def _set_cb_states(learn, states):
@@ -156,6 +162,10 @@ def _set_cb_states(learn, states):
         elif isinstance(cb, TrackerCallback):
             cb.best = d['best']
             if 'wait' in d: cb.wait = d['wait']
+        elif isinstance(cb, GradientAccumulation):
+            cb.count = d['count']
+            ps = list(learn.model.parameters())
+            for p, g in zip(ps, d['grads'] or [None]*len(ps)): p.grad = None if g is None else g.to(p.device)
         else:
             for k, v in d.items(): setattr(cb, k, v)
 
@@ -226,6 +236,24 @@ def _pipeline_sizes(dls):
                 if s is not None and not callable(s): res.append(f"{nm}.{type(t).__name__}={tuple(s) if isinstance(s, (list, tuple)) else s}")
     return res
 
+_RECIPES = [   # fastai's callbacks whose settings change what a fit trains: (class, its settings)
+    (GradientAccumulation, lambda cb: {'n_acc': cb.n_acc}),
+    (MixHandler, lambda cb: {'alpha': _num(cb.distrib.concentration1)}),   # MixUp, CutMix
+    (MixedPrecision, lambda cb: {'amp_mode': str(cb.amp_mode)}),
+    (EarlyStoppingCallback, lambda cb: {'monitor': cb.monitor, 'min_delta': _num(cb.min_delta), 'patience': cb.patience}),
+    (SaveModelCallback, lambda cb: {'monitor': cb.monitor, 'min_delta': _num(cb.min_delta), 'fname': str(cb.fname),
+                                    'every_epoch': cb.every_epoch, 'at_end': cb.at_end})]
+
+def _recipes(learn):
+    "The training callbacks' settings, as `cbs.<name>`: the kit's own say theirs (`settings`), fastai's are read."
+    res = {}
+    for cb in learn.cbs:
+        if callable(getattr(type(cb), 'settings', None)): res[f'cbs.{cb.name}'] = cb.settings()
+        else:
+            get = next((f for t, f in _RECIPES if isinstance(cb, t)), None)
+            if get: res[f'cbs.{cb.name}'] = get(cb)
+    return res
+
 def fingerprint(learn:Learner, # the Learner about to train
                 config:dict=None, # what else defines the run (fold, size...): keys become `config.<key>`
                 training:bool=False, # in `before_fit`: add the optimizer, the schedule and `n_epoch`
@@ -244,7 +272,7 @@ def fingerprint(learn:Learner, # the Learner about to train
         skip = {*scheduled, *(sched.scheds if sched else ())} - {'lr'}   # `fit` sets lr; the others, a schedule left
         fp.update(n_epoch=learn.n_epoch, opt_func=_describe(learn.opt_func), frozen=getattr(learn.opt, 'frozen_idx', 0),
                   hypers=[{k: _num(v) for k, v in h.items() if k not in skip} for h in learn.opt.hypers],
-                  **(_sched_values(sched) if sched else {}))
+                  **(_sched_values(sched) if sched else {}), **_recipes(learn))
     return _plain({**fp, **{f'config.{k}': v for k, v in (config or {}).items()}})
 
 def _show(a, b):
