@@ -169,23 +169,40 @@ def _kept_rng():
 _end = object()
 
 # %% ../nbs/02_data.ipynb #03e0b0ff
+def check_wgts(wgts, # sampling weights, one per item
+               n:int, # the number of items
+               names=None, # what to call each weight in an error (row labels); default its position
+              ) -> np.ndarray:
+    "`wgts` as probabilities (float64, summing to 1), or an error naming the first weight that is negative, NaN or infinite."
+    w = np.asarray(wgts, dtype=np.float64).ravel()
+    if len(w) != n: raise ValueError(f"wgts has {len(w)} weights for {n} items")
+    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
+    if len(bad):
+        at = names[bad[0]] if names is not None else bad[0]
+        raise ValueError(f"wgts: weight {w[bad[0]]} at row {at} ({len(bad)} bad in all): weights must be finite and >= 0")
+    if not w.sum() > 0: raise ValueError("wgts: every weight is 0: nothing could be drawn")
+    return w/w.sum()
+
 class SeededDL(TfmdDL):
     "A `TfmdDL` whose shuffle depends on `(seed, epoch)` and whose item `i` is built with `random`/NumPy seeded from `(seed, epoch, i)`."
     def __init__(self, dataset=None, # fastai's `Datasets` (or any indexable), as for `TfmdDL`
         seed:int=42, # the run's seed
         epoch:int=0, # epoch of the next pass; advances by one after each full pass
         skip:int=0, # the next pass starts at this batch
+        wgts=None, # sampling weights, one per item: a shuffled pass draws `n` items with replacement (fastai's `WeightedDL`)
         **kwargs): # passed to `TfmdDL` (`bs`, `shuffle`, `num_workers`, transforms...)
         if kwargs.get('persistent_workers'):
             raise ValueError("SeededDL does not support persistent_workers=True: the workers would keep the epoch of their first pass.")
         self.seed, self.epoch, self.skip, self._in_batch = seed, epoch, skip, False
         with _kept_rng(): super().__init__(dataset, **kwargs)   # fastai seeds `self.rng` from the global `random`
+        self.wgts = None if wgts is None else check_wgts(wgts, self.n)
 
     def set_epoch(self, epoch:int): self.epoch = epoch   # the epoch of the next pass
 
     # which items, in which order
     def shuffle_fn(self, idxs):
-        perm = np.random.RandomState(_mix(self.seed, self.epoch, 'shuffle') >> 32).permutation(len(idxs))
+        rs = np.random.RandomState(_mix(self.seed, self.epoch, 'shuffle') >> 32)
+        perm = rs.permutation(len(idxs)) if self.wgts is None else rs.choice(len(idxs), len(idxs), p=self.wgts)
         return [idxs[i] for i in perm]
 
     def get_idxs(self):
@@ -367,6 +384,21 @@ class FileReader(ColReader):
     def _do_one(self, r, c): return _image_file(self.folder, super()._do_one(r, c))
 
 # %% ../nbs/02_data.ipynb #b5840b29
+def _row_wgts(wgts, df, items, n_trn, label_col, task):
+    "The sampling weight of each training item (oversampled copies included) from `get_dls`' `wgts`."
+    trn = items.iloc[:n_trn]
+    if isinstance(wgts, str) and wgts == 'balanced':
+        if task != 'single': raise ValueError(f"wgts='balanced' needs task='single', not {task!r}: give a weight per row instead")
+        w = 1/trn[label_col].map(trn[label_col].value_counts())
+    elif isinstance(wgts, str):
+        if wgts not in df.columns: raise ValueError(f"wgts: no column {wgts!r} in the DataFrame (nor 'balanced')")
+        w = pd.to_numeric(trn[wgts], errors='coerce')
+    else:
+        if not df.index.is_unique: raise ValueError("wgts with one number per row needs a DataFrame with a unique index")
+        if len(wgts) != len(df): raise ValueError(f"wgts has {len(wgts)} weights for {len(df)} rows of the DataFrame")
+        w = pd.Series(np.asarray(wgts, dtype=np.float64), index=df.index).loc[trn.index]
+    return check_wgts(w.to_numpy(), n_trn, names=list(trn.index))
+
 def get_dls(df:pd.DataFrame, # one row per image, with a fold column
             folder:str|Path, # folder holding the images named in `fn_col`
             fold:int, # rows with this fold are the validation set; fold -1 is always training
@@ -387,6 +419,7 @@ def get_dls(df:pd.DataFrame, # one row per image, with a fold column
             seed:int=42, # the seed of shuffles and augmentations
             drop_classes:list=None, # classes left out of training; their validation targets are -100
             oversample:int=None, # repeat training rows of classes with fewer images up to this many
+            wgts=None, # sampling weights of the training rows: 'balanced' (1/count of the row's class), a column of `df`, or one number per row of `df`
             device=None, # default: the GPU when there is one
             dl_type=SeededDL, # loader class; `TfmdDL` gives fastai's own randomness
             **kwargs # more `DataLoader` arguments
@@ -403,6 +436,9 @@ def get_dls(df:pd.DataFrame, # one row per image, with a fold column
                        splitter=IndexSplitter(list(range(n_trn, len(items)))), item_tfms=[t for t in tfms if t is not None],
                        batch_tfms=batch_tfms, dl_type=dl_type)
     if issubclass(dl_type, SeededDL): kwargs['seed'] = seed
+    if wgts is not None:
+        if not issubclass(dl_type, SeededDL): raise ValueError("wgts needs dl_type=SeededDL (fastai's own is `WeightedDL`)")
+        kwargs['dl_kwargs'] = [{'wgts': _row_wgts(wgts, df, items, n_trn, label_col, task)}, {}]
     dls = dblock.dataloaders(items, bs=bs, val_bs=val_bs, num_workers=num_workers, device=device, **kwargs)
     dls.fold = fold
     return dls
