@@ -25,7 +25,7 @@ from .embed import embedding_learner
 from .retrieval import knn_oof, knn_test, knn_submission, knn_threshold
 
 # %% auto #0
-__all__ = ['DEFAULT_EXCLUDE', 'INSTALL_OFFLINE', 'demo', 'CommandError', 'is_excluded', 'bundle_reqs', 'bundle', 'main']
+__all__ = ['DEFAULT_EXCLUDE', 'INSTALL_OFFLINE', 'demo', 'CommandError', 'is_excluded', 'bundle_reqs', 'bundle', 'watch', 'main']
 
 # %% ../nbs/10_cli.ipynb #2bd129dc
 # per data set: the data, the final size and the epochs both methods train; the head's learning rate of each method
@@ -270,7 +270,21 @@ Upload this folder as a Kaggle dataset, attach it to the notebook, and run (<dat
 """
 
 # %% ../nbs/10_cli.ipynb #a2ddd25b
-_commands = {'demo': demo, 'bundle': bundle}
+def watch(run:str, # a run folder of TimedCheckpoint (one fold's, e.g. runs/whale/fold_0)
+          learner:str=None, # FILE.py:FUNCTION or MODULE:FUNCTION: FUNCTION() returns the fold's Learner (required)
+          poll:float=5, # seconds between looks at the folder
+          idle:float=None, # stop after this many seconds without a new checkpoint; default: when the run is done
+          threads:int=1, # torch CPU threads for the validation
+          nice:int=10, # how much lower this process's priority is than the trainer's
+         ):
+    "Score each new checkpoint of RUN once, in this process, into RUN/watch.jsonl; stop when the run is done."
+    from kaggle_kit.watch import watch_run, load_factory, _check_run
+    if not learner: raise CommandError("--learner is required: FILE.py:FUNCTION, a function that returns the fold's Learner")
+    try: _check_run(run); fn = load_factory(learner)
+    except ValueError as e: raise CommandError(str(e)) from None
+    return watch_run(run, fn, poll=poll, idle=idle, threads=threads, nice=nice)
+
+_commands = {'demo': demo, 'bundle': bundle, 'watch': watch}
 
 def main(argv=None):
     "Entry point of the `kaggle-kit` console script."
