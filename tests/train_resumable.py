@@ -23,7 +23,7 @@ class CPUMixedPrecision(MixedPrecision):
     without a GPU switches off, so the same code runs (bf16: no scaler; fp16: a real, enabled `GradScaler`)."""
     def before_fit(self):
         super().before_fit()
-        dtype = torch.float16 if str(self.amp_mode) == 'fp16' else torch.bfloat16
+        dtype = torch.float16 if self.amp_mode.value == 'fp16' else torch.bfloat16
         self.autocast = torch.autocast('cpu', dtype=dtype)
         self.learn.scaler = GradScaler('cpu', enabled=dtype == torch.float16, init_scale=2.**8, growth_interval=4)
 
