@@ -1,9 +1,9 @@
 """What `EMACallback` costs a training epoch, on the demo's model and data.
 
-    .venv/bin/python bench/ema.py [--reps 7] [--epochs 1] [--arch test_resnet] [--size 32]
+    .venv/bin/python bench/ema.py [--reps 9] [--epochs 3] [--arch test_resnet] [--size 32]
 
 Measured side by side in one run: the same `whale_learner` (the demo's `test_resnet` at 32 px on the embedded
-whales, batch size 32, one epoch of 23 batches plus validation) fitted without and with `EMACallback()` (an update
+whales, batch size 32, fits of 3 epochs of 23 batches plus validation) fitted without and with `EMACallback()` (an update
 after every optimizer step, the validation on the EMA weights and the fit ending on them), alternating the two `reps`
 times; the medians are compared. The update alone (timm's `ModelEmaV3.update`, foreach lerp) is timed too, per step.
 
@@ -18,7 +18,7 @@ from timm.utils.model_ema import ModelEmaV3
 from verdict import verdict
 
 p = argparse.ArgumentParser()
-p.add_argument('--reps', type=int, default=7); p.add_argument('--epochs', type=int, default=1)
+p.add_argument('--reps', type=int, default=9); p.add_argument('--epochs', type=int, default=3)
 p.add_argument('--arch', default='test_resnet'); p.add_argument('--size', type=int, default=32)
 args = p.parse_args()
 

@@ -4,7 +4,7 @@
 
 Measured side by side in one run, alternating: a training process (the demo's `test_resnet` at 32 px on the embedded
 whales, a `TimedCheckpoint` at every epoch's end, `--threads` torch threads) alone, and the same process with
-`kaggle-kit watch` (nice 10, one thread) validating each checkpoint as it appears. The trainer reports its own epoch
+`kaggle-kit watch` (its defaults: the SCHED_IDLE class, nice 10, one thread) validating each checkpoint as it appears. The trainer reports its own epoch
 times (the first epoch, with the loaders' start, left out); the medians over all epochs of all reps are compared.
 Also checked: the watcher scored every checkpoint exactly once.
 
@@ -12,7 +12,6 @@ Goal, one `VERDICT` line: the trainer's epoch with the watcher <= 1.05x without 
 """
 import argparse, json, os, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
-from verdict import verdict
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -63,6 +62,7 @@ def main():
     p.add_argument('--threads', type=int, default=1); p.add_argument('--train')
     a = p.parse_args()
     if a.train: return train(a.train, a.epochs, a.threads)
+    from verdict import verdict   # here: the watcher imports this file for `make` from elsewhere
     from kaggle_kit.datasets import make_whales
     tmp = Path(tempfile.mkdtemp()); data = make_whales(tmp/'whales')
     times = {False: [], True: []}
@@ -70,7 +70,7 @@ def main():
         for watch in ((False, True) if r % 2 == 0 else (True, False)):
             times[watch] += trainer_run(data, tmp/f'run-{r}-{int(watch)}', a.epochs, a.threads, watch)
     alone, beside = statistics.median(times[False]), statistics.median(times[True])
-    print(f"trainer {a.threads} thread(s), {a.epochs} epochs x {a.reps} reps; watcher nice 10, 1 thread, every checkpoint scored once")
+    print(f"trainer {a.threads} thread(s), {a.epochs} epochs x {a.reps} reps; watcher SCHED_IDLE, nice 10, 1 thread; every checkpoint scored once")
     print(f"epoch alone:        median {alone:.3f} s (min {min(times[False]):.3f}, max {max(times[False]):.3f})")
     print(f"epoch with watcher: median {beside:.3f} s (min {min(times[True]):.3f}, max {max(times[True]):.3f})")
     verdict('trainer epoch with the watcher <= 1.05x without', beside/alone <= 1.05, f'{beside/alone:.3f}x, medians', '<= 1.05x')

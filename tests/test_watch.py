@@ -15,7 +15,8 @@ def data(tmp_path_factory):
 
 def watcher(out, data, *args):
     return subprocess.Popen([str(BIN/'kaggle-kit'), 'watch', str(out), '--learner', f'{HERE}/watch_learner.py:make',
-                             '--poll', '0.1', *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             '--poll', '0.1', '--no-idle-class', *map(str, args)],   # pytest's other worker would starve it
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, 'KK_WATCH_DATA': str(data)})
 
 def scores(out): return [json.loads(l) for l in (Path(out)/'watch.jsonl').read_text().splitlines()]
