@@ -277,13 +277,20 @@ def watch(run:str, # a run folder of TimedCheckpoint (one fold's, e.g. runs/whal
           threads:int=1, # torch CPU threads for the validation
           nice:int=10, # how much lower this process's priority is than the trainer's
           no_idle_class:bool=False, # Linux: do not run in the SCHED_IDLE class (by default the watcher only takes CPU time the trainer leaves)
+          wandb_project:str=None, # also log each score to W&B (online with a key, else offline) in a run `<RUN's name>-watch`
          ):
     "Score each new checkpoint of RUN once, in this process, into RUN/watch.jsonl; stop when the run is done."
     from kaggle_kit.watch import watch_run, load_factory, _check_run
     if not learner: raise CommandError("--learner is required: FILE.py:FUNCTION, a function that returns the fold's Learner")
     try: _check_run(run); fn = load_factory(learner)
     except ValueError as e: raise CommandError(str(e)) from None
-    return watch_run(run, fn, poll=poll, idle=idle, threads=threads, nice=nice, idle_class=not no_idle_class)
+    wr = None
+    if wandb_project:
+        from kaggle_kit.env import wandb_init
+        wr = wandb_init(wandb_project, name=f'{Path(run).name}-watch', dir=Path(run)/'wandb', job_type='watch')
+    try: return watch_run(run, fn, poll=poll, idle=idle, threads=threads, nice=nice, idle_class=not no_idle_class, wandb_run=wr)
+    finally:
+        if wr is not None: wr.finish()
 
 _commands = {'demo': demo, 'bundle': bundle, 'watch': watch}
 

@@ -44,6 +44,13 @@ def dihedral_tfm(x:torch.Tensor, # batch of images (..., h, w), on any device
 # %% ../nbs/08_infer.ipynb #e803f41c
 TTA_STATS = ('mean', 'var', 'max', 'min') # the statistics over transforms in `tta_preds(features=True)`, in order
 
+def tta_stats(views, # (n_rows, n_views, n_classes) predictions of each view, e.g. `tta_preds(views=True)`'s
+             ) -> torch.Tensor: # (n_rows, 4, n_classes): `TTA_STATS` per class, features for `stack_cv` (`.flatten(1)`)
+    "The mean, variance, max and min over the views of each row's predictions"
+    v = torch.as_tensor(views)
+    if v.ndim != 3: raise ValueError(f'`views` must be (n_rows, n_views, n_classes), got shape {tuple(v.shape)}')
+    return torch.stack([v.mean(1), v.var(1, unbiased=False), v.amax(1), v.amin(1)], 1)
+
 class DihedralTTACallback(Callback):
     "During `get_preds`, also run the model on dihedral transforms `tfms` of each batch; keep statistics of the activations"
     order = MixedPrecision.order+1  # after `pred` is made float, inside the autocast that ends in `after_loss`
@@ -51,15 +58,17 @@ class DihedralTTACallback(Callback):
         tfms=range(8), # indices into `DIHEDRAL`; 0 (identity) reuses the prediction fastai made
         act=None, # activation; default: the loss function's, as in `get_preds`
         features:bool=False, # keep all of `TTA_STATS`, not only the mean
+        views:bool=False, # also keep each view's activations
     ): store_attr(); self.tfms = list(tfms)
-    def before_validate(self): self.stats = []
+    def before_validate(self): self.stats, self.all = [], []
     def after_pred(self):
         if self.training: return  # prediction only: a fit with this callback attached trains as usual
         act = self.act or getcallable(self.learn.loss_func, 'activation')
         x, rest = self.xb[0], self.xb[1:]
-        a = torch.stack([act((self.pred if i == 0 else self.model(dihedral_tfm(x, i), *rest)).float()) for i in self.tfms])
-        s = [a.mean(0)] + ([a.var(0, unbiased=False), a.amax(0), a.amin(0)] if self.features else [])
-        self.stats.append(torch.stack(s, 1).detach().cpu().as_subclass(torch.Tensor))
+        a = torch.stack([act((self.pred if i == 0 else self.model(dihedral_tfm(x, i), *rest)).float()) for i in self.tfms], 1)
+        a = a.detach().cpu().as_subclass(torch.Tensor)                       # (bs, n_views, n_classes)
+        self.stats.append(tta_stats(a) if self.features else a.mean(1, keepdim=True))
+        if self.views: self.all.append(a)
 
 # %% ../nbs/08_infer.ipynb #ca157553
 def _tta_tfms(n):
@@ -83,17 +92,19 @@ def tta_preds(learn:Learner, # a trained learner
               dl=None, # a loader of the images to predict, e.g. from `get_test_dl` or `learn.dls.test_dl`
               n:int|list=8, # number of transforms (the first `n` of `DIHEDRAL`) or a list of their indices
               features:bool=False, # also return (n_rows, 4, n_classes) mean/var/max/min over the transforms
+              views:bool=False, # also return (n_rows, n_views, n_classes): each transform's predictions
               act=None, # activation; default: the loss function's
-             ): # (probs, targs) or (probs, targs, feats); targs is None for unlabelled data
+             ): # (probs, targs), then feats if `features`, then views if `views`; targs is None for unlabelled data
     "Predictions averaged over `n` dihedral transforms of each batch, in one deterministic pass over `dl`"
     tfms = _tta_tfms(n)
     dl = _pred_dl(learn, ds_idx, dl)
     idxs = dl.get_idxs()
-    cb = DihedralTTACallback(tfms, act, features)
+    cb = DihedralTTACallback(tfms, act, features, views)
     # fastai's own way to pin a loader's order (`Learner.tta` does the same); a private name, checked in the tests below
     _, targs = learn.get_preds(dl=dl.new(get_idxs=_ConstantFunc(idxs)), cbs=cb, with_preds=False)
-    stats = torch.cat(cb.stats)[torch.as_tensor(idxs).argsort()]   # `get_preds` reorders targs the same way
-    return (stats[:, 0], targs, stats) if features else (stats[:, 0], targs)
+    order = torch.as_tensor(idxs).argsort()                         # `get_preds` reorders targs the same way
+    stats = torch.cat(cb.stats)[order]
+    return (stats[:, 0], targs) + ((stats,) if features else ()) + ((torch.cat(cb.all)[order],) if views else ())
 
 # %% ../nbs/08_infer.ipynb #11f8aa68
 _fastai_tta = getattr(Learner.tta, '_fastai', Learner.tta)   # fastai's own, also when this cell runs again

@@ -37,7 +37,7 @@ def test_watcher_beside_a_killed_and_restarted_trainer(data, tmp_path):
     wait_for(lambda: (out/'watch.jsonl').exists() and len(scores(out)) >= 2, what='the first two scores')
     w.send_signal(signal.SIGKILL); w.communicate()                      # the watcher dies too, mid-poll
     before = scores(out)
-    w = watcher(out, data)                                              # both start again
+    w = watcher(out, data, '--wandb-project', 'kaggle-kit-tests')      # both start again; W&B offline (conftest)
     rc, log = run(out, data, *args)
     assert 'Resuming from' in log, log[-2000:]
     wlog, _ = w.communicate(timeout=300)
@@ -48,6 +48,7 @@ def test_watcher_beside_a_killed_and_restarted_trainer(data, tmp_path):
     assert set(names) == {f'ckpt-00-{e:04d}-000000.pth' for e in (1, 2, 3, 4)}, names
     assert got[:len(before)] == before
     assert got[-1]['complete'] and all('error' not in s for s in got)
+    assert list((out/'wandb').glob('wandb/offline-run-*/run-*.wandb')), sorted(map(str, (out/'wandb').rglob('*')))[:20]
     from watch_learner import make                                       # the final score is the trained model's
     os.environ['KK_WATCH_DATA'] = str(data); torch.set_num_threads(1)
     learn = make(); learn.model.load_state_dict(weights(out))
