@@ -142,6 +142,18 @@ def _is_wandb(cb):
     wcb = getattr(sys.modules.get('fastai.callback.wandb'), 'WandbCallback', None)
     return wcb is not None and isinstance(cb, wcb) and hasattr(cb, _WANDB_COUNTERS[0])
 
+_SAVED = (TrackerCallback, GradientAccumulation, MixedPrecision, MixHandler, ParamScheduler)   # their state: see below
+
+def _unsaved_state(learn) -> list:
+    """Callbacks that hold tensors or modules no checkpoint would capture (no `state_dict`, not one `_cb_states` knows):
+    `[(class name, [attributes])]`. A resume would go on without them, e.g. a third-party EMA's shadow model."""
+    res = []
+    for cb in learn.cbs:
+        if _has_state(cb) or _is_wandb(cb) or isinstance(cb, _SAVED): continue
+        attrs = [k for k, v in vars(cb).items() if k != 'learn' and isinstance(v, (torch.Tensor, torch.nn.Module))]
+        if attrs: res.append((type(cb).__name__, attrs))
+    return res
+
 def _cb_states(learn):
     "The state of `learn`'s callbacks that changes during training, by callback name."
     res = {}
@@ -493,6 +505,10 @@ class TimedCheckpoint(Callback):
         if self.clock is None: self.clock = SessionClock()
         self.total, self.n_iter = self.n_epoch, len(self.dls.train)
         self.fp = fingerprint(self.learn, self.config, training=True, scheduled=self._scheduled)
+        if bad := _unsaved_state(self.learn):
+            raise CheckpointError("TimedCheckpoint cannot save the state of " + ', '.join(f"{n} ({', '.join(a)})" for n, a in bad)
+                                  + ": a resume would go on without it. Give the callback state_dict() and load_state_dict(d), "
+                                  "or train without it.")
         self.fps = [*self.fps[:self.fit_idx], self.fp]
         self._scheduled |= set(getattr(_scheduler(self.learn), 'scheds', ()))
         self._exact = hasattr(self.dls.train, 'skip')               # the kit's DataLoaders can start an epoch at any batch
