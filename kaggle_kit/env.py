@@ -286,7 +286,8 @@ def _no_answer(url:str, # an http(s) URL
     def ask():
         try: urllib.request.urlopen(urllib.request.Request(url, method='HEAD'), timeout=timeout).close(); why[0] = None
         except urllib.error.HTTPError: why[0] = None     # an error status is an answer
-        except Exception as e: why[0] = f'{type(e).__name__}: {e}'
+        except Exception as e:   # its own timeout, when it fires just before `join`'s, is the same: no answer in time
+            if not isinstance(e, TimeoutError) and not isinstance(getattr(e, 'reason', None), TimeoutError): why[0] = f'{type(e).__name__}: {e}'
     t = threading.Thread(target=ask, daemon=True)   # a blocking DNS lookup cannot outlast `timeout` either
     t.start(); t.join(timeout)
     return why[0]
