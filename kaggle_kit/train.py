@@ -64,6 +64,7 @@ class SoftF1Loss(nn.Module):
             raise ValueError(f"SoftF1Loss takes a 0/1 target per class, {tuple(inp.shape)} like the predictions; got "
                              f"{tuple(targ.shape)}. Single-label targets (class indices) need FocalLossKnown or CrossEntropyLossKnown.")
         keep = ~(targ == self.ignore_index).any(1)
+        if not keep.any(): return inp.sum()*0   # as `CrossEntropyLossKnown`: 0, not a constant 1, for a batch of ignored rows
         p, t = torch.sigmoid(inp[keep].float()), targ[keep].float()
         tp, fp, fn = (p*t).sum(0), (p*(1 - t)).sum(0), ((1 - p)*t).sum(0)
         return 1 - (2*tp / (2*tp + fp + fn + self.eps)).mean()
