@@ -88,7 +88,7 @@ def kill_points(rng, n, epochs, n_iter):
 
 def n_iter(refs, workers=0, method='one_cycle', model='softmax'): return max(pos(f)[2] for f in ckpts(refs/f'timed-{workers}-{method}-{model}'))
 
-@pytest.mark.parametrize('workers', [0, 2])
+@pytest.mark.parametrize('workers', [0, pytest.param(2, marks=pytest.mark.slow)])   # 2 workers by default: test_resume_matrix
 def test_sigkill_at_random_moments_then_resume_is_bit_identical(data, refs, tmp_path, workers):
     ref, dur = reference(data, refs, workers)
     assert same(weights(refs/f'timed-{workers}-one_cycle-softmax'), ref), "TimedCheckpoint alone changed the training"
