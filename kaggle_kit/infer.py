@@ -66,9 +66,10 @@ class DihedralTTACallback(Callback):
         act = self.act or getcallable(self.learn.loss_func, 'activation')
         x, rest = self.xb[0], self.xb[1:]
         a = torch.stack([act((self.pred if i == 0 else self.model(dihedral_tfm(x, i), *rest)).float()) for i in self.tfms], 1)
-        a = a.detach().cpu().as_subclass(torch.Tensor)                       # (bs, n_views, n_classes)
-        self.stats.append(tta_stats(a) if self.features else a.mean(1, keepdim=True))
-        if self.views: self.all.append(a)
+        a = a.detach()                                                       # (bs, n_views, n_classes), on the device
+        s = tta_stats(a) if self.features else a.mean(1, keepdim=True)        # only what is kept goes to the CPU
+        self.stats.append(s.cpu().as_subclass(torch.Tensor))
+        if self.views: self.all.append(a.cpu().as_subclass(torch.Tensor))
 
 # %% ../nbs/08_infer.ipynb #ca157553
 def _tta_tfms(n):
