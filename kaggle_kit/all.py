@@ -12,6 +12,7 @@ import json
 import numpy as np, pandas as pd
 from fastai.vision.all import *
 from .env import *
+from .competition import *
 from .folds import *
 from .data import *
 from .metrics import *

@@ -1,4 +1,4 @@
-"""`kaggle-kit demo`: the whole kit on the embedded data; `kaggle-kit bundle`: the kit's wheels for an offline Kaggle kernel.
+"""`kaggle-kit baseline`: any image competition's folder to a checked submission; `kaggle-kit demo`: the whole kit on the embedded data; `kaggle-kit bundle`: the kit's wheels for an offline Kaggle kernel.
 
 Docs: https://kaggle-kit.github.io/kaggle-kit/cli.html.md"""
 
@@ -6,26 +6,29 @@ Docs: https://kaggle-kit.github.io/kaggle-kit/cli.html.md"""
 
 # %% ../nbs/10_cli.ipynb #75059299
 from __future__ import annotations
-import sys, re, json, math, time, shutil, fnmatch, platform, tempfile, contextlib, subprocess
+import os, sys, re, json, math, time, shutil, fnmatch, platform, tempfile, contextlib, subprocess
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastcore.script import anno_parser
 from packaging.requirements import Requirement
 import kaggle_kit
 from .env import seed_everything, SessionClock, get_paths
+from .competition import Competition
 from .folds import add_folds
 from .data import NEW_WHALE, IGNORE_IDX
-from .metrics import find_threshold, map_at_k
+from .metrics import find_threshold, map_at_k, get_metric
+from .models import competition_learner
 from .resize import ProgressiveResize
 from .checkpoint import SessionLimitReached, write_status
 from .cv import run_cv, RunFolder
-from .infer import topk_submission, save_submission
+from .infer import topk_submission, save_submission, make_submission, tta_preds
 from .datasets import make_whales, make_flukes, whale_learner, whale_dls
 from .embed import embedding_learner
 from .retrieval import knn_oof, knn_test, knn_submission, knn_threshold
 
 # %% auto #0
-__all__ = ['DEFAULT_EXCLUDE', 'INSTALL_OFFLINE', 'demo', 'CommandError', 'is_excluded', 'bundle_reqs', 'bundle', 'watch', 'main']
+__all__ = ['DEFAULT_EXCLUDE', 'INSTALL_OFFLINE', 'demo', 'CommandError', 'is_excluded', 'bundle_reqs', 'bundle', 'baseline',
+           'watch', 'main']
 
 # %% ../nbs/10_cli.ipynb #2bd129dc
 # per data set: the data, the final size and the epochs both methods train; the head's learning rate of each method
@@ -112,13 +115,13 @@ def demo(out:str=None, # run folder; default `demo_out` locally, `get_paths().pe
     if len(methods) > 1: _print_both(res)
     return res
 
-def _out(out):
-    "The demo's run folder: `out` when given; else on Kaggle and Colab the persistent place (Drive, /kaggle/working), said aloud."
+def _out(out, name='demo'):
+    "A command's run folder: `out` when given; else on Kaggle and Colab the persistent place (Drive, /kaggle/working), said aloud."
     if out is not None: return Path(out)
     p = get_paths()
-    if p.platform == 'local': return Path('demo_out')
-    print(f"kaggle-kit demo: run folder {p.persistent/'demo'} ({p.platform}'s persistent storage; --out to change)")
-    return p.persistent/'demo'
+    if p.platform == 'local': return Path(f'{name}_out')
+    print(f"kaggle-kit {name}: run folder {p.persistent/name} ({p.platform}'s persistent storage; --out to change)")
+    return p.persistent/name
 
 def _tta(learn, dl):
     "fastai's TTA (the training augmentation, 4 draws): digits are not flip-invariant, so no dihedral TTA here."
@@ -269,6 +272,77 @@ Upload this folder as a Kaggle dataset, attach it to the notebook, and run (<dat
 {INSTALL_OFFLINE}
 """
 
+# %% ../nbs/10_cli.ipynb #b1a5e002
+def _choices(comp, arch, pretrained, size, epochs, bs, lr, tta, num_workers) -> dict:
+    "The baseline's settings: what was given, else what fits this machine and the competition"
+    gpu = torch.cuda.is_available()
+    c = dict(arch=arch or ('resnet18d' if gpu else 'test_resnet'), pretrained=pretrained, size=size or (224 if gpu else 64),
+             epochs=epochs or (8 if gpu else 5), bs=bs or (64 if gpu else 32), tta=2 if tta is None else tta,
+             num_workers=min(4, os.cpu_count() or 1) if num_workers is None else num_workers)
+    c['lr'] = lr or (1e-3 if pretrained else 2e-3 if gpu else 1e-2)
+    return c
+
+# %% ../nbs/10_cli.ipynb #b1a5e003
+def baseline(path:str, # the competition folder, e.g. /kaggle/input/<slug>
+             out:str=None, # run folder; default `baseline_out` locally, `get_paths().persistent/'baseline'` on Kaggle and Colab
+             arch:str=None, # timm architecture; default resnet18d on a GPU, test_resnet on a CPU
+             pretrained:bool=False, # start from timm's ImageNet weights (needs the internet or timm's cache)
+             weights:str=None, # start from this weights file or folder (e.g. an attached Kaggle dataset)
+             size:int=None, # image size; default 224 on a GPU, 64 on a CPU
+             epochs:int=None, # epochs per fold; default 8 on a GPU, 5 on a CPU
+             n_folds:int=5, # folds
+             train_folds:int=None, # train only the first this many folds (a quicker look; the rest can follow later)
+             bs:int=None, # batch size; default 64 on a GPU, 32 on a CPU
+             lr:float=None, # learning rate (the head's; the body gets lr/10 when pretrained)
+             tta:int=None, # test-time views: 1 none, 2 horizontal flip (default), up to 8 dihedral
+             metric:str=None, # the competition's metric, e.g. qwk (default: what the folder suggests, printed)
+             target:str=None, # label, tags, onehot, binary, ordinal or regression (default: from the values, printed)
+             label_col:str=None, # the target column (default: from the sample submission, printed)
+             new_label:str=None, # the label for none of the known classes, e.g. new_individual
+             seed:int=42, # seed of folds, data order, augmentation and weights
+             num_workers:int=None, # DataLoader workers; default min(4, cores)
+             budget:float=None, # minutes this session may use; None: the platform's limit
+             every:float=10., # minutes between checkpoints
+             quiet:bool=False, # no progress bars
+            ) -> dict:
+    "From a competition folder to a cross-validated, checked submission.csv: every choice printed with its flag"
+    t0, out = time.time(), _out(out, 'baseline')
+    try: comp = Competition(path, **{k: v for k, v in dict(metric=metric, target=target, label_col=label_col, new_label=new_label).items() if v is not None})
+    except (ValueError, FileNotFoundError) as e: raise CommandError(str(e)) from None
+    comp = add_folds(comp, n_folds=n_folds, seed=seed)
+    c = _choices(comp, arch, pretrained, size, epochs, bs, lr, tta, num_workers)
+    print(f"baseline: {c['arch']} ({'pretrained' if pretrained else 'from ' + weights if weights else 'from scratch'}), {c['size']} px, "
+          f"batch {c['bs']}, {c['epochs']} epochs, lr {c['lr']:g}, TTA {c['tta']} view(s), {c['num_workers']} workers on "
+          f"{'the GPU' if torch.cuda.is_available() else 'the CPU'}; loss for a {comp.task!r} target; metric {comp.metric}\n"
+          "  change: --arch --pretrained --weights --size --bs --epochs --lr --tta --num-workers --metric --target")
+    m = get_metric(comp.metric, k=comp.k or 5)
+    def learner_fn(fold):   # the loss, output range and metric of the target: `competition_learner`'s
+        return competition_learner(comp, fold, c['arch'], c['size'], c['bs'], dls_kwargs=dict(num_workers=c['num_workers'], seed=seed + fold),
+                                   pretrained=pretrained, weights=weights)
+    def fit_fn(learn, cbs):
+        lr = slice(c['lr']/10, c['lr']) if pretrained or weights else c['lr']
+        with (learn.no_bar() if quiet else contextlib.nullcontext()), (learn.no_logging() if quiet else contextlib.nullcontext()):
+            learn.fit_one_cycle(c['epochs'], lr, cbs=cbs)
+    def predict(learn, dl):
+        with learn.no_bar() if quiet else contextlib.nullcontext():
+            return learn.get_preds(dl=dl) if c['tta'] == 1 else tta_preds(learn, dl=dl, n=c['tta'])
+    config = dict(c, weights=weights, n_folds=n_folds, seed=seed, metric=str(comp.metric), target=comp.target)
+    clock = SessionClock(limit_h=budget/60) if budget else None
+    out.mkdir(parents=True, exist_ok=True); write_status(out, 'running')
+    try: rep = run_cv(comp, learner_fn, fit_fn, out, folds=range(train_folds or n_folds), predict=predict, config=config,
+                      ckpt_kwargs=dict(every=every, clock=clock, margin=5 if budget is None else min(5, budget/10)))
+    except SessionLimitReached as e:
+        write_status(out, 'stopped', reason='session limit', message=str(e)); print(f'\n{e}')
+        return {'state': 'stopped'}
+    sub = make_submission(comp, RunFolder(out))
+    f = save_submission(sub, out/'submission.csv', sample=comp)
+    minutes = (time.time() - t0)/60
+    write_status(out, 'done', minutes=minutes, metric=m.name, oof=float(rep.loc['oof', m.name]))
+    print(f"\nkaggle-kit baseline: {len(rep) - 3} fold(s), {minutes:.1f} min; run folder {out}\n{rep.to_string(float_format=lambda v: f'{v:.4f}')}")
+    tuned = f"; {rep.loc['oof', m.name + '_tuned']:.4f} with its thresholds chosen on these rows (the submission's)" if m.name + '_tuned' in rep else ''
+    print(f"\nOOF {m.name}: {rep.loc['oof', m.name]:.4f}{tuned}\nsubmission: {f} (checked against the sample submission: columns, ids, types, values)")
+    return dict(state='done', minutes=minutes, report=rep, submission=f)
+
 # %% ../nbs/10_cli.ipynb #a2ddd25b
 def watch(run:str, # a run folder of TimedCheckpoint (one fold's, e.g. runs/whale/fold_0)
           learner:str=None, # FILE.py:FUNCTION or MODULE:FUNCTION: FUNCTION() returns the fold's Learner (required)
@@ -292,7 +366,7 @@ def watch(run:str, # a run folder of TimedCheckpoint (one fold's, e.g. runs/whal
     finally:
         if wr is not None: wr.finish()
 
-_commands = {'demo': demo, 'bundle': bundle, 'watch': watch}
+_commands = {'baseline': baseline, 'demo': demo, 'bundle': bundle, 'watch': watch}
 
 def main(argv=None):
     "Entry point of the `kaggle-kit` console script."

@@ -16,9 +16,10 @@ from fastcore.basics import store_attr
 from fastprogress.fastprogress import progress_bar
 from fastai.learner import Learner
 from .env import seed_everything, atomic_write, _some, _env_number
+from .competition import Competition
 from .folds import check_folds
 from .data import get_test_dl, IGNORE_IDX
-from .metrics import find_threshold, accuracy_known
+from .metrics import find_threshold, accuracy_known, get_metric
 from .checkpoint import TimedCheckpoint, SessionLimitReached, read_status, folder_lock, save_checkpoint, load_checkpoint
 
 # %% auto #0
@@ -43,20 +44,29 @@ def load_preds(path:Path, # .npz file written by `save_preds`
     with np.load(Path(path), allow_pickle=False) as z: return {k: z[k] for k in z.files}
 
 # %% ../nbs/07_cv.ipynb #5ebd64dc
-def score_preds(preds, # (n_rows, n_classes) scores
-                targs, # class index per row, `IGNORE_IDX` for new_whale rows
-                k:int=None, # MAP@k with and without the best new_whale threshold too; None: accuracy only
+def score_preds(preds, # (n_rows, n_classes) scores; (n_rows, n_labels) for multi-label; (n_rows,) or (n_rows, 1) for a regression
+                targs, # class index per row (`IGNORE_IDX` for new_whale rows); 0/1 per label; numbers
+                k:int=None, # MAP@k with and without the best new_whale threshold too
+                metric=None, # the competition's metric (a `get_metric` name or `f(targs, preds)`)
                ) -> dict:
-    "Scores of one set of predictions: accuracy on known classes and, when `k` is given, MAP@k plain and thresholded."
-    preds, targs = torch.as_tensor(np.asarray(preds)), torch.as_tensor(np.asarray(targs))
-    if targs.ndim != 1 or targs.dtype.is_floating_point: return {}
-    known = targs != IGNORE_IDX
-    res = {'n': int(len(targs)), 'n_new': int((~known).sum()),
-           'accuracy': float(accuracy_known(preds, targs)) if known.any() else float('nan')}
-    if k is not None and preds.shape[1] >= k:
-        r = find_threshold(preds, targs, k=k)
-        res.update({'k': k, f'map{k}': float(r.score_no_thr), f'map{k}_thr': float(r.score), 'thr': float(r.thr)})
-    return res
+    "Scores of one set of predictions: `metric` (and its tuned form), accuracy on known classes, MAP@k plain and thresholded."
+    p, t = np.asarray(preds), np.asarray(targs)
+    res = {'n': int(len(t))}
+    if t.ndim == 1 and t.dtype.kind in 'iu':   # single-label classes
+        known = t != IGNORE_IDX
+        if k is not None or not known.all(): res['n_new'] = int((~known).sum())
+        res['accuracy'] = float(accuracy_known(torch.as_tensor(p), torch.as_tensor(t))) if known.any() else float('nan')
+        if k is not None and p.shape[1] >= k:
+            r = find_threshold(p, t, k=k)
+            res.update({'k': k, f'map{k}': float(r.score_no_thr), f'map{k}_thr': float(r.score), 'thr': float(r.thr)})
+    if metric is not None and (m := get_metric(metric, k=k or 5)).name not in res:
+        res[m.name] = float(m(t, p))
+        if m.tune is not None:
+            score, params = m.tune(t, p)
+            res.update({f'{m.name}_tuned': float(score), 'tuned': params})
+    if metric is None: return res
+    first = [c for c in (m.name, f'{m.name}_tuned') if c in res]   # the competition's metric leads the report
+    return {'metric': m.name, **{c: res[c] for c in first}, **{c: v for c, v in res.items() if c not in first}}
 
 # %% ../nbs/07_cv.ipynb #9a2c82a3
 _FOLD_FILES = ('model.pth', 'oof.npz', 'test.npz', 'gallery.npz', 'done.json')   # what `run_cv` writes in a finished fold's folder
@@ -98,7 +108,7 @@ class RunFolder:
     # results
     @property
     def vocab(self) -> list:
-        "The classes the prediction columns stand for: the same in every finished fold"
+        "The classes the prediction columns stand for (ints stay ints): the same in every finished fold"
         vs = {k: self.done(k)['vocab'] for k in self.folds}
         if not vs: raise FileNotFoundError(f"{self.path} has no finished fold: there is no vocab yet")
         k0, v0 = next(iter(vs.items()))
@@ -134,12 +144,16 @@ class RunFolder:
             if not np.array_equal(p['ids'], ps[0]['ids']): raise ValueError(f"{f}: test ids differ from {fs[0]}")
         return {'ids': ps[0]['ids'], 'preds': np.mean([p['preds'] for p in ps], axis=0), 'n_folds': len(fs)}
     def report(self, folds:list=None, # which finished folds; default all
+               metric=None, # the metric to score the OOF rows with; default: the one the folds were scored with (by name)
             ) -> pd.DataFrame:
         "Per-fold scores, mean and std, and the OOF score; also written to cv_report.json and oof.npz."
         rows = [self.done(k) for k in self.folds if folds is None or k in folds]
         if not rows: return pd.DataFrame()
-        k = rows[0].get('k', 5 if 'map5' in rows[0] else None)   # done.json files written before `k` was recorded scored MAP@5
-        cols = [c for c in ('accuracy', f'map{k}', f'map{k}_thr', 'thr', 'n', 'n_new') if c in rows[0]]
+        # `k` of a whale-style learner (`NewWhaleCallback`); done.json files written before `k` (or `metric`) was recorded scored MAP@5
+        k = rows[0].get('k', 5 if 'map5' in rows[0] and 'metric' not in rows[0] else None)
+        metric = metric if metric is not None else rows[0].get('metric')
+        cols = [c for c, v in rows[0].items() if c not in ('fold', 'k', 'time') and isinstance(v, (int, float)) and not isinstance(v, bool)]
+        cols = sorted(cols, key=lambda c: c in ('n', 'n_new'))   # the counts last
         rep = pd.DataFrame(rows).set_index('fold')[cols]
         rep.index = rep.index.map(str)
         rep.loc['mean'] = rep.mean(); rep.loc['std'] = rep.iloc[:-1].std(ddof=0)
@@ -148,7 +162,7 @@ class RunFolder:
             if self.knn:   # each fold's rows against its own gallery, one threshold for all
                 from kaggle_kit.retrieval import knn_oof
                 rep.loc['oof'] = pd.Series(knn_oof(self, folds)['summary'])
-            else: rep.loc['oof'] = pd.Series(score_preds(oof['preds'], oof['targs'], k))
+            else: rep.loc['oof'] = pd.Series(score_preds(oof['preds'], oof['targs'], k, metric)).reindex(cols)
         atomic_write(self.path/'cv_report.json', json.dumps(json.loads(rep.to_json(orient='index')), indent=1))
         return rep
 
@@ -196,12 +210,14 @@ class RunFolder:
         atomic_write(d/'done.json', json.dumps({'fold': fold, **scores, 'vocab': vocab, 'time': time.time()}, indent=1))
 
 def plot_cv(rep:pd.DataFrame, # from `run_cv` or `RunFolder.report`
-            metric:str=None, # column to plot; default MAP@5 with new_whale when scored, else accuracy
+            metric:str=None, # column to plot; default MAP@5 with new_whale when scored, else the competition's metric
             ax=None, # matplotlib axes; a new figure if None
            ):
     "Per-fold `metric` as bars, with the mean and the OOF score as lines."
     import matplotlib.pyplot as plt
-    metric = metric or next(m for m in ('map5_thr', 'accuracy') if m in rep.columns)
+    if metric is None:
+        if not (scores := [c for c in rep.columns if c not in ('n', 'n_new', 'thr')]): raise ValueError("the report has no score column to plot")
+        metric = 'map5_thr' if 'map5_thr' in scores else scores[0]
     folds = rep.drop(index=[i for i in ('mean', 'std', 'oof') if i in rep.index])
     if ax is None: _, ax = plt.subplots(figsize=(5, 3))
     ax.bar(folds.index, folds[metric], color='tab:blue', alpha=.7)
@@ -327,8 +343,36 @@ def _solo():
             if v is None: os.environ.pop(k, None)
             else: os.environ[k] = v
 
+# %% ../nbs/07_cv.ipynb #c4e1a0b2
+def _missing(files:list) -> list:
+    "The files of `files` that do not exist, listing each folder once"
+    seen, res = {}, []
+    for f in map(Path, files):
+        if f.parent not in seen: seen[f.parent] = set(os.listdir(f.parent)) if f.parent.is_dir() else set()
+        if f.name not in seen[f.parent]: res.append(f)
+    return res
+
+def _files_error(what:list) -> None:
+    "One error for every (description, missing files, all files) of `what` that has missing files"
+    if not (bad := [(d, m, n) for d, m, n in what if m]): return
+    lines = [f"{len(m)} of {n} {d} images are missing, e.g. {_some([str(f) for f in m], 3)}" for d, m, n in bad]
+    raise FileNotFoundError("run_cv checked the images before training:\n  " + '\n  '.join(lines)
+                            + "\n`check_images` shows every bad file and the likely cause (a folder, or an extension the ids lack).")
+
+def _check_files(comp, df, test_df):
+    "Every training and test image of a `Competition` exists"
+    trn = [comp.file(i) for i in df[comp.fn_col]]
+    tst = [comp.file(i, test=True) for i in test_df[comp.fn_col]]
+    _files_error([('training', _missing(trn), len(trn)), ('test', _missing(tst), len(tst))])
+
+def _check_test_files(dls, test_df, test_folder):
+    "Every test image exists, named as the test loader built from `dls` will name it"
+    reader = get_test_dl(dls, test_df, test_folder).dataset.tls[0].tfms.fs[0]
+    files = [reader(test_df.iloc[i]) for i in range(len(test_df))]
+    _files_error([('test', _missing(files), len(files))])
+
 # %% ../nbs/07_cv.ipynb #4c2a50e5
-def run_cv(df:pd.DataFrame, # training rows with a fold column
+def run_cv(df:pd.DataFrame|Competition, # training rows with a fold column, or a `Competition` after `add_folds`
            learner_fn:Callable, # fold -> `Learner` (e.g. `get_dls` + `timm_learner`)
            fit_fn:Callable, # (learn, cbs) -> None: trains, e.g. `lambda l, cbs: l.fit_one_cycle(10, 1e-3, cbs=cbs)`
            path:str|Path, # run folder (see `RunFolder`): fold_<k>/ with checkpoints, predictions and done.json
@@ -341,8 +385,15 @@ def run_cv(df:pd.DataFrame, # training rows with a fold column
            ckpt_kwargs:dict=None, # `TimedCheckpoint` arguments (every, keep, clock, margin...)
            config:dict=None, # what defines the run, recorded in run.json and in the checkpoints' fingerprint
            seed:int=42, # each fold starts from `seed_everything(seed + fold)`; None leaves the random state alone
+           metric=None, # the competition's metric, per fold and on OOF (see `get_metric`); default: the competition's
           ) -> pd.DataFrame:
     "Train, predict and score each fold once; finished folds are skipped and an interrupted one resumes."
+    comp = df if isinstance(df, Competition) else None
+    if comp is not None:
+        if fold_col not in comp.df.columns: raise ValueError(f"the competition's table has no column {fold_col!r}: run `comp = add_folds(comp)` first")
+        df, fn_col, metric = comp.df, comp.fn_col, comp.metric if metric is None else metric
+        if test_df is None: test_df, test_folder = comp.test_df, comp.test_folder
+        _check_files(comp, df, test_df)   # every image the run will read, before anything trains
     run = RunFolder(path); run.path.mkdir(parents=True, exist_ok=True)
     all_folds = check_folds(df, fold_col)   # a stray 7 or -2 is an error naming its rows, never an extra fold
     folds = all_folds if folds is None else list(folds)
@@ -362,13 +413,14 @@ def run_cv(df:pd.DataFrame, # training rows with a fold column
             with _solo():
                 if seed is not None: seed_everything(seed + fold)
                 learn = learner_fn(fold)
+                if comp is None and test_df is not None: _check_test_files(learn.dls, test_df, test_folder)   # before the first fit
                 try: fit_fn(learn, [TimedCheckpoint(fdir, config={**(config or {}), 'fold': fold}, **(ckpt_kwargs or {}))])
                 except SessionLimitReached as e: stopped = e; continue
-                _finish_fold(run, learn, fold, df, predict, test_df, test_folder, fn_col, fold_col)
+                _finish_fold(run, learn, fold, df, predict, test_df, test_folder, fn_col, fold_col, metric)
         _wait_for_all(stopped, grp)
-        return _on_rank0(lambda: run.report(folds), grp)
+        return _on_rank0(lambda: run.report(folds, metric), grp)
 
-def _finish_fold(run, learn, fold, df, predict, test_df, test_folder, fn_col, fold_col):
+def _finish_fold(run, learn, fold, df, predict, test_df, test_folder, fn_col, fold_col, metric=None):
     "Predict the validation and test rows, score them, and let the run folder save the fold (`done.json` last)."
     preds, targs = predict(learn, learn.dls.valid)
     ids = df.loc[df[fold_col] == fold, fn_col].tolist()
@@ -378,10 +430,14 @@ def _finish_fold(run, learn, fold, df, predict, test_df, test_folder, fn_col, fo
     # fastai names callbacks on the learner: `new_whale`, a whale-style classifier scored by MAP@k; `knn_map`, an
     # embedding model (kaggle_kit.embed) whose rows are answered by their nearest training images
     nw, kn, gallery = getattr(learn, 'new_whale', None), getattr(learn, 'knn_map', None), None
-    if kn is None: scores = score_preds(preds, targs, nw and nw.k)
+    if kn is None: scores = score_preds(preds, targs, nw and nw.k, metric)
     else:
         dl, gids = kn.gallery_dl(learn)
         gemb, gtargs = predict(learn, dl)   # the same `predict` (TTA) as the validation and test rows
         scores, gallery = kn.fold_scores(preds, targs, gemb, gtargs), (gids, gemb, gtargs)
-    run.save_fold(fold, learn.model.state_dict(), (ids, preds, targs), test, scores,
-                  [str(v) for v in getattr(learn.dls, 'vocab', [])], gallery)
+    run.save_fold(fold, learn.model.state_dict(), (ids, preds, targs), test, scores, _json_vocab(learn.dls), gallery)
+
+def _json_vocab(dls) -> list:
+    "The classes of `dls` as JSON keeps them: ints and floats as numbers (`run.vocab.index(1)` works), the rest as text"
+    v = getattr(dls, 'vocab', None)   # a regression's loaders have none
+    return [] if v is None else [o.item() if isinstance(o, np.generic) else o if isinstance(o, (int, float, str)) else str(o) for o in v]

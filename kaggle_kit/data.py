@@ -8,7 +8,7 @@ Docs: https://kaggle-kit.github.io/kaggle-kit/data.html.md"""
 # %% ../nbs/02_data.ipynb #917978ec
 from __future__ import annotations
 import kaggle_kit   # first: its __init__ keeps albumentations' update check and torch's jit warning quiet
-import io, os, copy, random, hashlib, warnings
+import io, os, copy, numbers, random, hashlib, warnings
 from pathlib import Path
 from contextlib import contextmanager
 import numpy as np, pandas as pd, torch, cv2
@@ -28,7 +28,8 @@ from fastai.callback.core import Callback, TrainEvalCallback
 from fastai.losses import CrossEntropyLossFlat, BaseLoss
 from fastcore.meta import use_kwargs_dict
 from .env import _some
-from .folds import check_folds
+from .folds import check_folds, _takes_comp
+from .competition import Competition
 from torch import nn
 import torch.nn.functional as F
 
@@ -288,20 +289,23 @@ class CrossEntropyLossKnown(CrossEntropyLossFlat):
 
 # %% ../nbs/02_data.ipynb #7811deae
 class IgnoreCategorize(Categorize):
-    "`Categorize` with a sorted `vocab` that encodes the labels in `ignore` as `ignore_index` and decodes them back."
+    "`Categorize` with a sorted `vocab` that encodes the labels in `ignore` as `ignore_index` (decoded as the first of them)."
     loss_func = CrossEntropyLossKnown()
     def __init__(self,
         vocab=None, # the training classes (sorted here)
         ignore=(), # labels encoded as `ignore_index`, e.g. `[NEW_WHALE]`
         ignore_index:int=IGNORE_IDX, # their target
+        unseen:bool=False, # labels outside `vocab` (classes training never saw) are encoded as `ignore_index` too, not an error
     ):
         super().__init__(vocab=vocab, sort=True)
-        self.ignore, self.ignore_index = list(ignore), ignore_index
+        self.ignore, self.ignore_index, self.unseen = list(ignore), ignore_index, unseen
     def encodes(self, o):   # (`super().encodes` would pay for a multiple-dispatch lookup on every item)
         if o in self.ignore: return TensorCategory(self.ignore_index)
         try: return TensorCategory(self.vocab.o2i[o])
-        except KeyError as e: raise KeyError(f"Label '{o}' was not included in the training dataset") from e
-    def decodes(self, o): return Category('/'.join(self.ignore) if o == self.ignore_index else self.vocab[o])
+        except KeyError as e:
+            if self.unseen: return TensorCategory(self.ignore_index)
+            raise KeyError(f"Label '{o}' was not included in the training dataset") from e
+    def decodes(self, o): return Category((self.ignore[0] if self.ignore else NEW_WHALE) if o == self.ignore_index else self.vocab[o])
 
 # %% ../nbs/02_data.ipynb #d598d837
 def oversample_rare(df:pd.DataFrame, # training rows
@@ -312,6 +316,28 @@ def oversample_rare(df:pd.DataFrame, # training rows
     pos = df.groupby(label_col, sort=True).indices
     extra = [np.resize(p, n)[len(p):] for p in pos.values() if len(p) < n]
     return pd.concat([df, df.iloc[np.concatenate(extra)]]) if extra else df
+
+# %% ../nbs/02_data.ipynb #cc2d0cba
+_DEFAULT_COLS = dict(fn_col=('Image', 'image ids'), label_col=('Id', 'labels'))   # the whale competition's
+
+def _missing_cols(df, **cols) -> str|None:
+    "The error for the columns (argument=column or list) `df` lacks, naming the argument of a default name; None if none"
+    miss = [(a, c) for a, cs in cols.items() for c in listify(cs) if c is not None and c not in df.columns]
+    if not miss: return None
+    has = f"the DataFrame has {list(df.columns)}"
+    if len(miss) == 1 and _DEFAULT_COLS.get(a := miss[0][0], ('',))[0] == (c := miss[0][1]):
+        return f"missing column '{c}' (the default {a}): pass {a}=, the column of {_DEFAULT_COLS[a][1]}; {has}"
+    return f"missing column(s) {[c for _, c in miss]}; {has}"
+
+def _check_target(df, lcols, task, onehot:bool):
+    "Regression targets are numbers; one-hot columns hold 0 and 1"
+    for c in lcols:
+        v = df[c]
+        if task == 'regression' and v.dtype.kind not in 'fiub':
+            if len(txt := v[~v.map(lambda o: isinstance(o, numbers.Real))]):
+                raise ValueError(f"column '{c}' holds text such as {txt.tolist()[0]!r}: task='regression' needs numbers")
+        if onehot and not v.isin([0, 1]).all():
+            raise ValueError(f"column '{c}' holds {v[~v.isin([0, 1])].tolist()[0]!r}: one-hot label columns (task='multi', label_col a list) hold 0 or 1")
 
 # %% ../nbs/02_data.ipynb #76c31344
 def _labels(s:pd.Series, task:str, label_delim:str) -> set:
@@ -326,24 +352,27 @@ def _check_fold(df, fold, fold_col):
     return df[fold_col] == fold
 
 # %% ../nbs/02_data.ipynb #afee0cff
-def _check_rows(df, fn_col, lcols, fold_col, task):
-    if missing := [c for c in [fn_col, fold_col, *lcols] if c not in df.columns]:
-        raise ValueError(f"missing column(s) {missing}; the DataFrame has {list(df.columns)}")
+def _check_rows(df, fn_col, lcols, fold_col, task, onehot:bool=False):
+    if msg := _missing_cols(df, fn_col=fn_col, fold_col=fold_col, label_col=lcols): raise ValueError(msg)
     for c in lcols:
         if (na := df[c].isna()).any(): raise ValueError(f"column '{c}' has NaN labels in rows {_some(df.index[na], 10, str)}"
                                                          + (" (a row with no labels needs '')" if task == 'multi' else ''))
+    _check_target(df, lcols, task, onehot)
     if (dup := df[fn_col].duplicated(keep=False)).any():
         raise ValueError(f"column '{fn_col}' has duplicate image ids {_some(df[fn_col][dup].unique(), 10, str)} in rows {_some(df.index[dup], 10, str)}")
 
-def _vocab(trn, val, fold, label_col, task, label_delim, drop):
-    "Sorted classes: of the training rows (single-label, after checking validation has no others), of all rows (multi)."
+def _vocab(trn, val, fold, label_col, task, label_delim, drop, unseen=None):
+    "Sorted classes: of the training rows (single-label, after checking validation has no others unless `unseen`), of all rows (multi)."
     known = _labels(trn[label_col], task, label_delim)
     if task == 'multi': known |= _labels(val[label_col], task, label_delim)   # every fold gets the same outputs
-    elif len(only := val[~val[label_col].isin(known | set(drop))]):
+    elif unseen != 'new' and len(only := val[~val[label_col].isin(known | set(drop))]):
         g = only.groupby(label_col, sort=True).groups
         raise ValueError(f"{len(g)} label(s) of column '{label_col}' appear only in validation fold {fold}, where no model can predict them: "
             + '; '.join(f'{k!r} (rows {_some(v, 5, str)})' for k, v in list(g.items())[:10]) + (' ...' if len(g) > 10 else '')
-            + ". Put such rows in fold -1 (always training) or split the folds by class.")
+            + ". Put such rows in fold -1 (always training) or split the folds by class; for an open-set competition pass unseen='new'.")
+    # an open set: every fold gets the same outputs too (OOF rows of all folds line up); a validation class its training
+    # lacks keeps its column, untrained, and its rows are scored as new (`get_dls` passes them as ignored labels)
+    if task == 'single' and unseen == 'new': known |= _labels(val[label_col], task, label_delim) - set(drop)
     try: return sorted(known)
     except TypeError: raise ValueError(f"column '{label_col}' mixes label types: {sorted({type(o).__name__ for o in known})}") from None
 
@@ -357,33 +386,37 @@ def fold_items(df:pd.DataFrame, # one row per image
                fold_col:str='fold', # fold column; -1 is always training
                drop_classes:list=None, # classes left out of training (kept in validation)
                oversample:int=None, # repeat training rows of rarer classes up to this many
+               unseen:str=None, # 'new': validation classes absent from training are allowed (open set); None: an error
               ) -> tuple:
-    "Training rows (without `drop_classes`, oversampled) then validation rows of `fold`; the number of training rows; the sorted vocab."
+    "Training rows (without `drop_classes`, oversampled) then validation rows of `fold`; the number of training rows; the vocab."
     if task not in ('single', 'multi', 'regression'): raise ValueError(f"task must be 'single', 'multi' or 'regression', got {task!r}")
-    lcols, drop = listify(label_col), listify(drop_classes)
-    if task != 'single' and (drop or oversample): raise ValueError(f"drop_classes and oversample need task='single', not {task!r}")
-    _check_rows(df, fn_col, lcols, fold_col, task)
+    if unseen not in (None, 'new'): raise ValueError(f"unseen={unseen!r}: use 'new' (validation rows of classes training lacks get target IGNORE_IDX) or None")
+    lcols, drop, onehot = listify(label_col), listify(drop_classes), task == 'multi' and isinstance(label_col, (list, tuple))
+    if task != 'single' and (drop or oversample or unseen): raise ValueError(f"drop_classes, oversample and unseen need task='single', not {task!r}")
+    _check_rows(df, fn_col, lcols, fold_col, task, onehot)
     is_val = _check_fold(df, fold, fold_col)
     trn, val = df[~is_val], df[is_val]
     if drop: trn = trn[~trn[label_col].isin(drop)]
     if not len(trn): raise ValueError(f"no training rows are left for fold {fold}")
-    vocab = None if task == 'regression' else _vocab(trn, val, fold, label_col, task, label_delim, drop)
+    vocab = None if task == 'regression' else list(label_col) if onehot else _vocab(trn, val, fold, label_col, task, label_delim, drop, unseen)
     if oversample: trn = oversample_rare(trn, oversample, label_col)
     return pd.concat([trn, val]), len(trn), vocab
 
 # %% ../nbs/02_data.ipynb #a3d5b727
-def _image_file(folder, fn) -> Path:
-    "The file of image `fn`: `folder/fn` for a relative name, `fn` itself for an absolute path"
-    return Path(fn) if folder is None else Path(folder)/str(fn)
+def _image_file(folder, fn, suffix:str='') -> Path:
+    "The file of image `fn`: `folder/(fn+suffix)` for a relative name, `fn+suffix` itself for an absolute path"
+    name = str(fn) + suffix
+    return Path(name) if folder is None else Path(folder)/name
 
 class FileReader(ColReader):
-    "fastai's `ColReader` for file names: relative names joined to `folder`, absolute paths kept"
-    def __init__(self, cols, # column(s) of file names
-                 folder:str|Path, # folder of the relative names
-                ): super().__init__(cols); self.folder = Path(folder)
-    def _do_one(self, r, c): return _image_file(self.folder, super()._do_one(r, c))
+    "fastai's `ColReader` for file names: id + `suffix`, relative names joined to `folder`, absolute paths kept"
+    def __init__(self, cols, # column(s) of file names or ids
+                 folder:str|Path, # folder of the relative names; None: the names are paths
+                 suffix:str='', # appended to each name, e.g. '.jpg' when the column holds ids without extension
+                ): super().__init__(cols); self.folder, self.suffix = None if folder is None else Path(folder), suffix
+    def _do_one(self, r, c): return _image_file(self.folder, super()._do_one(r, c), self.suffix)
 
-# %% ../nbs/02_data.ipynb #b5840b29
+# %% ../nbs/02_data.ipynb #d41224b5
 def _row_wgts(wgts, df, items, n_trn, label_col, task):
     "The sampling weight of each training item (oversampled copies included) from `get_dls`' `wgts`."
     trn = items.iloc[:n_trn]
@@ -399,12 +432,30 @@ def _row_wgts(wgts, df, items, n_trn, label_col, task):
         w = pd.Series(np.asarray(wgts, dtype=np.float64), index=df.index).loc[trn.index]
     return check_wgts(w.to_numpy(), n_trn, names=list(trn.index))
 
-def get_dls(df:pd.DataFrame, # one row per image, with a fold column
-            folder:str|Path, # folder holding the images named in `fn_col`
-            fold:int, # rows with this fold are the validation set; fold -1 is always training
+def _target_block(vocab, label_col, task, label_delim, drop_classes, unseen):
+    "fastai's block and reader of the target: classes (new ones ignored with `unseen`), tags or one-hot columns, numbers"
+    onehot = task == 'multi' and isinstance(label_col, (list, tuple))
+    block = (TransformBlock(IgnoreCategorize(vocab, listify(drop_classes), unseen=unseen == 'new')) if task == 'single' else
+             MultiCategoryBlock(encoded=onehot, vocab=vocab) if task == 'multi' else RegressionBlock(n_out=len(listify(label_col))))
+    return block, ColReader(label_col, label_delim=label_delim if task == 'multi' and not onehot else None)
+
+def _comp_dls(f, comp, given:dict):
+    "`get_dls(comp, fold)`: table, images and target from `comp` unless given; an int second argument is the fold"
+    if isinstance(given.get('folder'), numbers.Integral): given['fold'] = given.pop('folder')
+    if (fc := given.get('fold_col', 'fold')) not in comp.df: raise ValueError(f"the competition's df has no column {fc!r}: comp = add_folds(comp) gives it folds")
+    new = comp.new_label if comp.open_set and given.get('task', comp.task) == 'single' else None   # rows of it never train
+    kw = dict(folder=comp.folder, fn_col=comp.fn_col, label_col=comp.label_col, task=comp.task, label_delim=comp.label_delim,
+              suffix=comp.suffix, drop_classes=None if new is None else [new], unseen=None if new is None else 'new')
+    return f(comp.df, **(kw | given))
+
+# %% ../nbs/02_data.ipynb #b5840b29
+@_takes_comp(_comp_dls)
+def get_dls(df:pd.DataFrame, # one row per image, with a fold column; or a `Competition` (then the second argument may be the fold)
+            folder:str|Path=None, # folder holding the images named in `fn_col`; None: `fn_col` holds paths
+            fold:int=None, # rows with this fold are the validation set; fold -1 is always training
             fn_col:str='Image', # column of image file names: relative to `folder`, or absolute paths
-            label_col:str|list='Id', # label column (a list of columns for multi-output regression)
-            task:str='single', # 'single', 'multi' (labels separated by `label_delim`) or 'regression'
+            label_col:str|list='Id', # label column; a list: one-hot columns (task 'multi') or several regression outputs
+            task:str='single', # 'single', 'multi' (labels separated by `label_delim`, or one-hot columns) or 'regression'
             label_delim:str=' ', # separator of multi-label labels
             fold_col:str='fold', # column of fold numbers
             size:int|tuple=None, # `ItemResize` size: int or (height, width); None keeps the files' size
@@ -422,17 +473,19 @@ def get_dls(df:pd.DataFrame, # one row per image, with a fold column
             wgts=None, # sampling weights of the training rows: 'balanced' (1/count of the row's class), a column of `df`, or one number per row of `df`
             device=None, # default: the GPU when there is one
             dl_type=SeededDL, # loader class; `TfmdDL` gives fastai's own randomness
+            suffix:str='', # appended to the names of `fn_col` to name the files, e.g. '.jpg' for ids without extension
+            unseen:str=None, # 'new': validation rows of classes the fold's training lacks get target -100 (an open set); None: an error
             **kwargs # more `DataLoader` arguments
            ) -> DataLoaders:
     "fastai `DataLoaders` for `fold` of `df`, with albumentations and per-item deterministic augmentation."
-    items, n_trn, vocab = fold_items(df, fold, fn_col, label_col, task, label_delim, fold_col, drop_classes, oversample)
-    yblock = (TransformBlock(IgnoreCategorize(vocab, listify(drop_classes))) if task == 'single' else
-              MultiCategoryBlock(vocab=vocab) if task == 'multi' else RegressionBlock(n_out=len(listify(label_col))))
+    if fold is None: raise TypeError("get_dls needs the validation fold: get_dls(df, folder, fold) or get_dls(comp, fold)")
+    items, n_trn, vocab = fold_items(df, fold, fn_col, label_col, task, label_delim, fold_col, drop_classes, oversample, unseen)
+    held = [] if unseen != 'new' else sorted(set(items[label_col].iloc[n_trn:]) - set(items[label_col].iloc[:n_trn]) - set(listify(drop_classes)))
+    yblock, get_y = _target_block(vocab, label_col, task, label_delim, listify(drop_classes) + held, unseen)
     if isinstance(train_tfms, str): train_tfms = default_train_tfms()
     tfms = [ItemResize(size, resize_method) if size is not None else None,
             AlbumentationsTransform(train_tfms, valid_tfms) if train_tfms or valid_tfms else None, *listify(item_tfms)]
-    dblock = DataBlock(blocks=(ImageBlock(PILImageRGB), yblock), get_x=FileReader(fn_col, folder),
-                       get_y=ColReader(label_col, label_delim=label_delim if task == 'multi' else None),
+    dblock = DataBlock(blocks=(ImageBlock(PILImageRGB), yblock), get_x=FileReader(fn_col, folder, suffix), get_y=get_y,
                        splitter=IndexSplitter(list(range(n_trn, len(items)))), item_tfms=[t for t in tfms if t is not None],
                        batch_tfms=batch_tfms, dl_type=dl_type)
     if issubclass(dl_type, SeededDL): kwargs['seed'] = seed
@@ -445,18 +498,22 @@ def get_dls(df:pd.DataFrame, # one row per image, with a fold column
 
 # %% ../nbs/02_data.ipynb #0d3ea976
 def get_test_dl(dls:DataLoaders, # from `get_dls`
-                df:pd.DataFrame, # test rows, with the image column used for training
+                df:pd.DataFrame, # test rows, with the image column used for training; or a `Competition` (its test rows and folder)
                 folder:str|Path=None, # folder of the test images; default: the training folder
                 with_labels:bool=False, # also build targets (the label column must be there)
+                suffix:str=None, # appended to the names to name the files; default: the suffix of `dls`
                 **kwargs # `DataLoader` arguments, e.g. `bs`
                ):
     "A loader of `df`'s images from `folder` with the validation transforms of `dls`."
+    if isinstance(df, Competition): df, folder, suffix = df.test_df, folder or df.test_folder, df.suffix if suffix is None else suffix
     tls = dls.valid_ds.tls if with_labels else dls.valid_ds.tls[:dls.valid.n_inp]
     reader = tls[0].tfms.fs[0]
     if missing := [c for tl in tls for c in getattr(tl.tfms.fs[0], 'cols', []) if c not in df.columns]:
         raise ValueError(f"missing column(s) {missing}; the DataFrame has {list(df.columns)}")
     ds = Datasets(tls=[tl._new(df, split_idx=1) for tl in tls])
-    if folder is not None: ds.tls[0].tfms.fs = [FileReader(reader.cols, folder)] + list(tls[0].tfms.fs[1:])
+    if folder is not None or suffix is not None:
+        ds.tls[0].tfms.fs = [FileReader(reader.cols, getattr(reader, 'folder', None) if folder is None else folder,
+                                        getattr(reader, 'suffix', '') if suffix is None else suffix)] + list(tls[0].tfms.fs[1:])
     return dls.valid.new(ds, **kwargs)
 
 # %% ../nbs/02_data.ipynb #c942277e
@@ -475,24 +532,70 @@ def _check_image(fn):
         with im: im.load(); return (im.size[0], im.size[1], im.mode)
     except Exception as e: return ('truncated or corrupt', f'{type(e).__name__}: {e}')
 
+def _short(s, n:int=80, tail:bool=True) -> str:
+    "`s` cut to `n` characters: its end kept (file names), or its start"
+    s = str(s)
+    return s if len(s) <= n else '...' + s[-(n-3):] if tail else s[:n-3] + '...'
+
+# %% ../nbs/02_data.ipynb #b6738acc
+def _why_missing(ids, folder, suffix:str, n_rows:int) -> str:
+    "The likely cause of the missing files of `ids`, found by listing `folder` once; '' if none is clear"
+    ids = [str(i) for i in ids if not os.path.isabs(str(i))]
+    if not ids or folder is None: return ''
+    if not Path(folder).is_dir(): return f'the folder {folder} does not exist'
+    entries = list(os.scandir(folder))
+    files, exts = {e.name for e in entries if e.is_file()}, {}
+    for f in files: exts.setdefault(os.path.splitext(f)[0], os.path.splitext(f)[1])   # name without extension -> extension
+    fix = pd.Series([('' if i in files else exts.get(i)) for i in ids], dtype=object).value_counts()
+    if len(fix) and fix.index[0] != suffix:
+        s, k = fix.index[0], fix.iloc[0]
+        return (f"{'every id' if k == len(ids) else f'{k} of the {len(ids)} missing ids'} exist{'s' if k == len(ids) else ''} in {folder} "
+                + (f"with the extension {s!r}" if s else 'as a file name as it is') + f": pass suffix={s!r}")
+    if len(ids) < n_rows: return ''
+    such = sorted(e.name + ('/' if e.is_dir() else '') for e in entries)
+    return (f"none of the ids exists in {folder}; the folder holds {len(files)} files and {len(entries) - len(files)} folders"
+            + (f" such as {_some([_short(o, 40) for o in such], 3)}" if such else ''))
+
+def _bad_message(bad:pd.DataFrame, n_rows:int, folder, suffix:str, ids) -> str:
+    "A few lines whatever the number of bad rows: the count of each problem, the first rows of each, the likely cause"
+    first = bad.groupby('problem', sort=False).head(3).head(5)          # the first rows of each problem, in row order
+    lines = [f'  row {i}: {_short(r.file)}: {r.problem} ({_short(r.detail, 60, tail=False)})' for i, r in first.iterrows()]
+    if len(bad) > len(first):
+        lines.append(f"  ... {len(bad) - len(first)} more: " + ', '.join(f'{v} {k}' for k, v in bad.problem.value_counts().items()) + ' in all (`.bad` lists them)')
+    if why := _why_missing(ids[(bad.problem == 'missing').to_numpy()], folder, suffix, n_rows): lines.append('  ' + why)
+    return f"{len(bad)} of {n_rows} images are bad:\n" + '\n'.join(lines)
+
 # %% ../nbs/02_data.ipynb #3de66633
-def check_images(df:pd.DataFrame, # one row per image
+def _comp_images(f, comp, given:dict):
+    "`check_images(comp)`: training and test images; one `BadImagesError` for both (index: split, row)"
+    kw, infos, bads, msgs = dict(fn_col=comp.fn_col, suffix=comp.suffix) | given, {}, {}, []
+    kw.pop('folder', None)
+    for split, df, folder in (('train', comp.df, comp.folder), ('test', comp.test_df, comp.test_folder)):
+        try: infos[split] = f(df, folder, **kw)
+        except BadImagesError as e: bads[split] = e.bad; msgs.append(f'{split}: {e}')
+    if bads: raise BadImagesError('\n'.join(msgs), pd.concat(bads, names=['split', 'row']))
+    return pd.concat(infos, names=['split', 'row'])
+
+@_takes_comp(_comp_images)
+def check_images(df:pd.DataFrame, # one row per image; or a `Competition` (its training and test images)
                  folder:str|Path, # folder holding the images
                  fn_col:str='Image', # column of file names: relative to `folder`, or absolute paths
                  num_workers:int=None, # threads reading images; default: 4 per CPU, at most 32
                  progress:bool=False, # show a progress bar
+                 suffix:str='', # appended to the names to name the files, e.g. '.jpg' for ids without extension
                 ) -> pd.DataFrame:
     "Width, height and mode of every image; raises one `BadImagesError` naming every missing, unreadable or truncated file."
-    if fn_col not in df.columns: raise ValueError(f"missing column '{fn_col}'; the DataFrame has {list(df.columns)}")
-    fns = [_image_file(folder, f) for f in df[fn_col]]
+    if fn_col not in df.columns:
+        raise ValueError(_missing_cols(df, fn_col=fn_col) if fn_col == 'Image' else f"missing column '{fn_col}'; the DataFrame has {list(df.columns)}")
+    fns = [_image_file(folder, f, suffix) for f in df[fn_col]]
     old, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
     try: res = list(parallel(_check_image, fns, n_workers=num_workers or min(32, 4*(os.cpu_count() or 1)), threadpool=True, progress=progress))
     finally: ImageFile.LOAD_TRUNCATED_IMAGES = old
     bad = [(i, f, r[0], r[1]) for i, f, r in zip(df.index, fns, res) if isinstance(r[0], str)]
     if bad:
         bad = pd.DataFrame(bad, columns=['row', 'file', 'problem', 'detail']).set_index('row')
-        lines = '\n'.join(f'  row {i}: {r.file}: {r.problem} ({r.detail})' for i, r in bad.iterrows())
-        raise BadImagesError(f"{len(bad)} of {len(df)} images are bad:\n{lines}", bad)
+        ids = df[fn_col][[isinstance(r[0], str) for r in res]]
+        raise BadImagesError(_bad_message(bad, len(df), folder, suffix, ids), bad)
     return pd.DataFrame(res, index=df.index, columns=['width', 'height', 'mode'])
 
 # %% ../nbs/02_data.ipynb #dbd439fb

@@ -6,9 +6,10 @@ Docs: https://kaggle-kit.github.io/kaggle-kit/folds.html.md"""
 
 # %% ../nbs/01_folds.ipynb #4034d5cf
 from __future__ import annotations
-import numbers, warnings
+import functools, inspect, numbers, warnings
 import numpy as np, pandas as pd, matplotlib.pyplot as plt
 from scipy import sparse
+from scipy.sparse.csgraph import connected_components
 from fastcore.meta import delegates
 from sklearn.model_selection import KFold, StratifiedKFold, GroupKFold
 from sklearn.model_selection._split import _BaseKFold, GroupsConsumerMixin
@@ -17,6 +18,7 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import column_or_1d
 from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
 from .env import _some
+from .competition import Competition
 
 # %% auto #0
 __all__ = ['EvenStratifiedGroupKFold', 'add_folds', 'check_folds', 'fold_report', 'plot_folds']
@@ -94,8 +96,15 @@ def _tags(d, label_col, bins:int=10, multi:bool=False):
         return pd.Series(np.array(label_col, dtype=object)[c], index=r)
     y = d[label_col].reset_index(drop=True)
     if multi: return y.astype(str).str.split().map(lambda t: sorted(set(t))).explode().dropna()
-    if y.dtype.kind == 'f' and bins and y.nunique() > bins: y = pd.qcut(y, bins, duplicates='drop')
+    if y.dtype.kind in 'fiu' and bins and y.nunique() > bins: y = pd.qcut(y, bins, duplicates='drop')
     return y
+
+def _int_bins(df, label_col, bins:int, strategy:str):
+    "Warn that an int `label_col` with more than `bins` values is binned, which is wrong for class ids"
+    if not isinstance(label_col, str) or strategy == 'multilabel' or df[label_col].dtype.kind not in 'iu': return
+    if 0 < bins < (n := df[label_col].nunique()):
+        warnings.warn(f"label_col {label_col!r} holds {n} distinct ints: stratified on {bins} quantile bins, as a number; "
+                      "pass bins=0 if they are class ids", stacklevel=4)
 
 # %% ../nbs/01_folds.ipynb #84311b97
 def _whole(tags, unit):
@@ -135,11 +144,42 @@ def _seen(tags, g, f, n_folds:int, label_col, msg:str):
     return f, (msg + '; ' if msg else '') + (f"rare='seen' gives {n} rows fold -1, always in training and never validated: "
         f"{k} class{'es' if k > 1 else ''} of {label_col!r} that one fold would hold whole{', with their groups' if g is not None else ''}")
 
+# %% ../nbs/01_folds.ipynb #5377559a
+def _n_held(cnt, validated, unseen:float, other:int=0) -> int:
+    "How many of the classes, in order (`cnt` rows each), hold out about `unseen` of the validated rows (`other`: by classes never held out)"
+    H = np.cumsum(cnt); R = other + (cnt*validated).sum() - np.cumsum(cnt*validated)   # rows held out; rows the rest validate
+    share = H/np.maximum(H + R, 1)                          # grows with the number held out
+    m = min(int(np.searchsorted(share, unseen)), len(share) - 1)
+    return m + (m == 0 or share[m] - unseen <= unseen - share[m-1])
+
+def _linked(gi, ci):
+    "Component per row of the graph of groups `gi` and classes `ci` (an int per row), a row linking its group and class"
+    c, G = _unique_inv(ci)[1], gi.max() + 1
+    A = sparse.coo_array((np.ones(len(gi)), (gi, G + c)), shape=(G + c.max() + 1,)*2)
+    return connected_components(A, directed=False)[1][gi]
+
+def _held_out(tags, g, n_folds:int, unseen:float, rare:str, seed:int):
+    "Fold per row, -1 for the rows not held out: whole classes in seeded order (with their groups), balanced over folds"
+    code = _codes(tags.to_numpy(), seed)                       # a row's class, numbered in seeded order
+    cnt = np.bincount(code)
+    spans = pd.Series(np.arange(len(code)) if g is None else _unique_inv(g)[1]).groupby(code).nunique().to_numpy()
+    val = dict(seen=spans > 1, spread=cnt > 0, train=cnt >= n_folds)[rare]          # the classes the usual split validates
+    fits = np.flatnonzero(cnt <= unseen*len(code)/n_folds)      # a bigger class would overfill its fold: never held out
+    cls = np.isin(code, fits[:_n_held(cnt[fits], val[fits], unseen, (cnt*val).sum() - (cnt*val)[fits].sum())])
+    held = _with_groups(np.flatnonzero(cls), g, len(code))
+    unit = code[held] if g is None else _linked(_unique_inv(g[held])[1], np.where(cls, code, -1 - np.arange(len(code)))[held])
+    _, inv = _unique_inv(unit)
+    sizes, load = np.bincount(inv), np.zeros(n_folds)
+    to = np.empty(len(sizes), int)
+    for i in np.argsort(-sizes, kind='stable'): to[i] = load.argmin(); load[to[i]] += sizes[i]   # largest first, to the emptiest
+    f = np.full(len(code), -1); f[held] = to[inv]
+    return f
+
 # %% ../nbs/01_folds.ipynb #4b53c94e
 _strategies = dict(kfold=(), stratified=('label_col',), group=('group',), stratified_group=('label_col', 'group'), multilabel=('label_col',))
 _hints = dict(label_col="use strategy='stratified_group' to stratify groups", group="use strategy='group' or 'stratified_group' to keep groups whole")
 
-def _check_args(df, strategy, n_folds, label_col, group, fn_col, rare, col):
+def _check_args(df, strategy, n_folds, label_col, group, fn_col, rare, col, unseen=None):
     "Raise a clear error for arguments `add_folds` cannot split with"
     if strategy not in _strategies: raise ValueError(f"strategy={strategy!r} is unknown: use one of {', '.join(_strategies)}")
     if not isinstance(n_folds, (int, np.integer)) or n_folds < 2: raise ValueError(f'n_folds={n_folds!r}: need an int >= 2')
@@ -148,6 +188,9 @@ def _check_args(df, strategy, n_folds, label_col, group, fn_col, rare, col):
         if arg in _strategies[strategy] and v is None: raise ValueError(f"strategy={strategy!r} needs {arg}=")
         if arg not in _strategies[strategy] and v is not None: raise ValueError(f"strategy={strategy!r} does not use {arg}={v!r}: {_hints[arg]}")
     if isinstance(label_col, (list, tuple)) and strategy != 'multilabel': raise ValueError(f"label_col={label_col!r} is a list of columns: only strategy='multilabel' takes several")
+    if unseen and not (isinstance(unseen, numbers.Real) and 0 < unseen < 1): raise ValueError(f'unseen={unseen!r}: need the share of validation rows, between 0 and 1, e.g. 0.2')
+    if unseen and strategy not in ('stratified', 'stratified_group'):
+        raise ValueError(f"unseen={unseen} holds whole classes of label_col out: use strategy='stratified' or 'stratified_group', not {strategy!r}")
     cols = [*(label_col if isinstance(label_col, (list, tuple)) else [label_col]), group, fn_col]
     for c in cols:
         if c is not None and c not in df.columns: raise KeyError(f"column {c!r} is not in df (columns: {list(df.columns)})")
@@ -191,30 +234,85 @@ def _split(strategy:str, n_folds:int, seed:int, tags, g, keep, group):
         for i, (_, val) in enumerate(cv.split(np.zeros(n), y, None if g is None else g[keep])): f[val] = i
     return f
 
+# %% ../nbs/01_folds.ipynb #b492ca1e
+def _takes_comp(handler):
+    "Decorator: a call whose first argument is a `Competition` goes to `handler(f, comp, given)`, `given` the other arguments passed, by name"
+    def deco(f):
+        sig = inspect.signature(f)
+        first, var = next(iter(sig.parameters)), [p.name for p in sig.parameters.values() if p.kind == p.VAR_KEYWORD]
+        @functools.wraps(f)
+        def _f(*args, **kwargs):
+            given = sig.bind_partial(*args, **kwargs).arguments
+            if not isinstance(given.get(first), Competition): return f(*args, **kwargs)
+            comp = given.pop(first)
+            for v in var: given.update(given.pop(v, {}))
+            return handler(f, comp, given)
+        return _f
+    return deco
+
+# %% ../nbs/01_folds.ipynb #006358fd
+_UNSEEN = 0.2   # share of unseen classes in validation for an open set whose training has no new-label row
+
+def _comp_strategy(target:str, label_col, group) -> str:
+    "The strategy for a competition's target: stratified classes or bins, multilabel tags, groups kept whole"
+    if target in ('tags', 'onehot'): return 'group' if group else 'multilabel'   # iterstrat cannot keep groups whole
+    if isinstance(label_col, (list, tuple)): return 'group' if group else 'kfold'   # several regression columns
+    return 'stratified_group' if group else 'stratified'
+
+def _choice(kw:dict, df) -> str:
+    "The line that says what `add_folds(comp)` chose and how to change it"
+    lc, g, u, b = kw['label_col'], kw['group'], kw.get('unseen'), kw['bins']
+    on = '' if lc is None else f' on {len(lc)} columns' if isinstance(lc, (list, tuple)) else f' on {lc!r}'
+    if isinstance(lc, str) and df[lc].dtype.kind in 'fiu' and 0 < b < df[lc].nunique(): on += f' in {b} quantile bins'
+    return (f"add_folds: strategy={kw['strategy']!r}{on}" + (f' grouped by {g!r}' if g else '')
+            + (f', unseen={u}: whole classes held out (open set)' if u else '') + f" ({kw.get('n_folds', 5)} folds): "
+            + f"pass strategy=, n_folds=, group={', unseen=' if u else ''} to change")
+
+def _comp_folds(f, comp, given:dict):
+    "`add_folds(comp)`: strategy and columns from `comp` unless given; prints the choice; returns `comp.new(df=...)`"
+    kw = dict(fn_col=comp.fn_col, bins=0 if comp.target in ('label', 'binary') else 10) | {k: v for k, v in given.items() if v is not None or k == 'group'}
+    lc, g = kw.pop('label_col', comp.label_col), kw.pop('group', comp.group)
+    uses = _strategies.get(kw.setdefault('strategy', _comp_strategy(comp.target, lc, g)), ())
+    kw |= dict(label_col=lc if 'label_col' in uses else None, group=g if 'group' in uses else None)
+    y = comp.df.get(kw['label_col']) if isinstance(kw['label_col'], str) else None
+    if given.get('unseen') is None and comp.open_set and kw['strategy'] in ('stratified', 'stratified_group') and y is not None and not (y == comp.new_label).any():
+        kw['unseen'] = _UNSEEN
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', "label_col '.*' holds .* distinct ints")   # the target's kind says how to read them
+        df = f(comp.df, **kw)
+    print(_choice(kw, comp.df))
+    return comp.new(df=df)
+
 # %% ../nbs/01_folds.ipynb #0e793266
-def add_folds(df:pd.DataFrame,  # training table, one row per item
-    strategy:str='stratified',  # kfold, stratified, group, stratified_group or multilabel
+@_takes_comp(_comp_folds)
+def add_folds(df:pd.DataFrame,  # training table, one row per item; or a `Competition` (see below)
+    strategy:str=None,          # kfold, stratified, group, stratified_group or multilabel; default 'stratified'
     n_folds:int=5,              # number of folds
-    label_col:str|list=None,    # class column (binned if float); multilabel: space-separated tags or several 0/1 columns
+    label_col:str|list=None,    # class column (numbers binned, see `bins`); multilabel: space-separated tags or several 0/1 columns
     group:str=None,             # column whose values never straddle two folds (series, patient, photographer)
     fn_col:str=None,            # column of unique ids (image file names) that decide the split (default: the index)
     seed:int=42,                # same seed + same ids -> same folds, whatever the row order
-    bins:int=10,                # quantile bins for a float label_col with more than `bins` distinct values (0: never bin)
+    bins:int=10,                # quantile bins for a numeric label_col (ints too) with more than `bins` distinct values (0: never bin)
     rare:str='seen',            # 'seen': classes one fold would hold whole get fold -1; 'spread' them too; 'train': all below `n_folds` rows to -1
     col:str='fold',             # name of the new column
-)->pd.DataFrame:                # a copy of `df` with `col` (-1: always in training)
+    unseen:float=None,          # open set: whole classes held out so that this share of each fold's validation rows are classes its training never saw
+)->pd.DataFrame:                # a copy of `df` with `col` (-1: always in training); a `Competition`: `comp.new(df=<that copy>)`
     "A copy of `df` with a `col` column of folds, decided by ids, not positions"
-    _check_args(df, strategy, n_folds, label_col, group, fn_col, rare, col)
+    strategy = strategy or 'stratified'
+    _check_args(df, strategy, n_folds, label_col, group, fn_col, rare, col, unseen)
     ids = _ids(df, fn_col)
     o = _id_order(ids, seed)
     d, ids = df.iloc[o].reset_index(drop=True), ids[o]           # canonical order
     tags = None if label_col is None else _tags(_no_nan(d, label_col, ids, 'label_col'), label_col, bins, strategy == 'multilabel')
+    _int_bins(d, label_col, bins, strategy)
     g = None if group is None else _no_nan(d, group, ids, 'group')[group].to_numpy()
-    keep, msg = _keep(tags, g, len(d), n_folds, rare, label_col)
-    f = np.full(len(d), -1)
+    f = _held_out(tags, g, n_folds, unseen, rare, seed) if unseen else np.full(len(d), -1)
+    rest = tags if tags is None or not unseen else tags[f[tags.index] < 0]   # the classes split as usual
+    keep, msg = _keep(rest, g, len(d), n_folds, rare, label_col)
+    keep &= f < 0
     f[keep] = _split(strategy, n_folds, seed, tags, g, keep, group)
-    if rare == 'seen' and tags is not None: f, msg = _seen(tags, g, f, n_folds, label_col, msg)
-    if msg: warnings.warn(msg, stacklevel=2)
+    if rare == 'seen' and tags is not None: f, msg = _seen(rest, g, f, n_folds, label_col, msg)
+    if msg: warnings.warn(msg, stacklevel=3)
     res, res_f = df.copy(), np.empty(len(d), int)
     res_f[o] = f                                                 # back to the caller's row order
     res[col] = res_f

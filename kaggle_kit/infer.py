@@ -23,12 +23,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from .env import atomic_file, _some
 from .data import NEW_WHALE, IGNORE_IDX
-from .metrics import topk_scores, topk_new, idxs_to_labels, _np
+from .metrics import topk_scores, topk_new, idxs_to_labels, _np, get_metric
 from .data import SeededDL
+from .competition import Competition
 
 # %% auto #0
 __all__ = ['tta_preds', 'preds_frame', 'blend', 'search_weights', 'stack_cv', 'pseudo_label', 'add_pseudo', 'label_submission',
-           'probs_submission', 'topk_submission', 'SubmissionError', 'check_submission', 'save_submission']
+           'probs_submission', 'topk_submission', 'SubmissionError', 'check_submission', 'save_submission',
+           'make_submission']
 
 # %% ../nbs/08_infer.ipynb #bd686143
 DIHEDRAL = (0, 1, 2, 4, 3, 5, 6, 7) # fastai's `TensorImage.dihedral` k, shape-keeping first: id, flip lr, flip tb, rot180
@@ -476,51 +478,216 @@ def _check_ids(ids, want):
         out.append(f'rows are in another order than the sample: first at row {r}, expected id {want.iloc[r]!r}, got {ids.iloc[r]!r}')
     return out
 
-def _check_values(sub, sample, ids, is_probs, k, labels):
+# %% ../nbs/08_infer.ipynb #d2cd19a5
+def _classes(labels) -> str:
+    "Known classes for a message: `0..4` when they are consecutive ints"
+    try: ls = sorted(labels)
+    except TypeError: ls = sorted(labels, key=str)   # int classes and a text new label
+    if ls and all(isinstance(o, (int, np.integer)) for o in ls) and ls == list(range(ls[0], ls[-1]+1)): return f'{ls[0]}..{ls[-1]}'
+    return _some(ls, 10)
+
+def _check_numbers(c, s, sample_col, ids, is_probs, labels, floats_ok):
+    "Problems with a numeric column: not numbers, probabilities outside [0, 1], floats or unknown classes in an int column"
+    v = pd.to_numeric(s, errors='coerce')
+    if (bad := v.isna() & s.notna()).any(): return [f'column {c!r} must be numeric like the sample, not in {_rows_ids(bad, ids)}: {_some(s[bad])}']
+    if is_probs:
+        return [f'column {c!r} has probabilities outside [0, 1] in {_rows_ids(bad, ids)}: {_some(v[bad])}'] if (bad := (v < 0) | (v > 1)).any() else []
+    if sample_col.dtype.kind in 'iu' and not floats_ok:
+        if (bad := v.notna() & (v % 1 != 0)).any():
+            return [f"column {c!r} holds non-integer numbers in {_rows_ids(bad, ids)}: {_some(v[bad])}; the sample's column is int and Kaggle's scorer "
+                    "parses it as int: round them or cut them into classes (`make_submission` with `cuts`), or pass `is_probs=True` if they are probabilities"]
+        if v.dtype.kind == 'f' and v.notna().all():
+            return [f"column {c!r} holds whole numbers written as floats (e.g. {float(v.iloc[0])!r}); the sample's column is int: write ints (`.astype(int)`)"]
+    known = pd.to_numeric(pd.Series(list(labels or []), dtype=object), errors='coerce').dropna()
+    if len(known) and (bad := v.notna() & ~v.isin(known)).any():
+        return [f'column {c!r} has class(es) {_some(_py(pd.unique(v[bad].astype(np.int64 if (v[bad] % 1 == 0).all() else v.dtype))))} outside the training classes '
+                f'{_classes(labels)} in {_rows_ids(bad, ids)}']
+    return []
+
+# %% ../nbs/08_infer.ipynb #2317eb16
+def _check_labels(c, s, ids, k, labels, new_label, whole):
+    "Problems with a label column: more than `k` labels or a label twice in a row, unknown labels, another competition's new label"
+    out, lab = [], s.fillna('').astype(str).map(lambda o: [o]) if whole else s.fillna('').astype(str).str.split()
+    if k is not None and (bad := lab.str.len() > k).any(): out.append(f'column {c!r} has more than {k} labels in {_rows_ids(bad, ids)}')
+    if k is not None and (bad := lab.map(lambda l: len(set(l)) < len(l))).any(): out.append(f'column {c!r} repeats a label within a row in {_rows_ids(bad, ids)}')
+    ex = lab.explode().dropna()
+    if new_label is not None and len(alien := ex[ex.str.startswith('new_') & (ex != new_label)]):
+        out.append(f"column {c!r} has {_some(alien.unique())} in {_rows_ids(s.index.isin(alien.index), ids)}, but this competition's label for "
+                   f"none of the known classes is {new_label!r}: replace it (`sub[{c!r}].str.replace({alien.iloc[0]!r}, {new_label!r})`)")
+        ex = ex[~ex.isin(alien)]
+    if labels is not None and len(unk := ex[~ex.isin({str(o) for o in labels})]):
+        out.append(f'column {c!r} has unknown label(s) {_some(unk.unique())} in {_rows_ids(s.index.isin(unk.index), ids)}')
+    return out
+
+def _check_values(sub, sample, ids, is_probs, k, labels, new_label=None, whole=False, floats_ok=False):
     "Problems with the values of the non-id columns present in both"
-    out, known = [], None if labels is None else set(labels)
-    if labels is not None and (bad := _spaced(labels)):
+    out = []
+    if labels is not None and not whole and (bad := _spaced(labels)):
         out.append(f'allowed label(s) {_some(bad)} are empty or contain whitespace: a label cell is read as space-separated labels, '
                    'so a top-k row would split them (for one label per cell, leave `labels` out)')
     for c in [c for c in sample.columns[1:] if c in sub.columns]:
-        s = sub[c]
-        if pd.api.types.is_numeric_dtype(sample[c]) or is_probs:
-            v = pd.to_numeric(s, errors='coerce')
-            if (bad := v.isna() & s.notna()).any(): out.append(f'column {c!r} must be numeric like the sample, not in {_rows_ids(bad, ids)}: {_some(s[bad])}'); continue
-            if is_probs and (bad := (v < 0) | (v > 1)).any(): out.append(f'column {c!r} has probabilities outside [0, 1] in {_rows_ids(bad, ids)}: {_some(v[bad])}')
-            continue
-        lab = s.fillna('').astype(str).str.split()
-        if k is not None and (bad := lab.str.len() > k).any(): out.append(f'column {c!r} has more than {k} labels in {_rows_ids(bad, ids)}')
-        if k is not None and (bad := lab.map(lambda l: len(set(l)) < len(l))).any(): out.append(f'column {c!r} repeats a label within a row in {_rows_ids(bad, ids)}')
-        if known is not None:
-            ex = lab.explode().dropna()
-            if len(unk := ex[~ex.isin(known)]): out.append(f'column {c!r} has unknown label(s) {_some(unk.unique())} in {_rows_ids(s.index.isin(unk.index), ids)}')
+        if pd.api.types.is_numeric_dtype(sample[c]) or is_probs: out += _check_numbers(c, sub[c], sample[c], ids, is_probs, labels, floats_ok)
+        else: out += _check_labels(c, sub[c], ids, k, labels, new_label, whole)
     return out
+
+# %% ../nbs/08_infer.ipynb #827deaaf
+def _grades(comp):
+    "(lowest, highest) int grade of an ordinal target: `comp.vocab`, else the training labels; None if unknown"
+    g = comp.vocab
+    if g is None and isinstance(comp.label_col, str) and comp.label_col in comp.df: g = comp.df[comp.label_col].dropna().tolist()
+    g = pd.to_numeric(pd.Series(g or [], dtype=object), errors='coerce')
+    if not len(g) or g.isna().any() or (g % 1 != 0).any(): return None
+    return int(g.min()), int(g.max())
+
+def _comp_checks(comp) -> dict:
+    "`check_submission`'s settings for a `Competition`: its sample, and what its submission shape allows"
+    kind, labels = comp.sub_kind, None
+    if kind in ('label', 'topk') and comp.vocab is not None: labels = list(comp.vocab) + ([comp.new_label] if comp.new_label else [])
+    if kind == 'int' and (g := _grades(comp)): labels = list(range(g[0], g[1]+1))
+    return dict(sample=comp.sample, k=comp.k if kind == 'topk' else None, labels=labels, is_probs=kind in ('prob', 'probs'),
+                new_label=comp.new_label, whole=kind == 'label' and comp.target != 'tags', floats_ok=kind == 'float')
 
 # %% ../nbs/08_infer.ipynb #a1ce49c6
 def check_submission(sub, # submission: DataFrame or CSV path
-                     sample, # the competition's sample submission: DataFrame or CSV path
-                     k:int=None, # label columns: at most `k` space-separated labels per row, none repeated
-                     labels=None, # label columns: the allowed labels (e.g. vocab + ['new_whale'])
-                     is_probs:bool=False, # non-id columns are probabilities: numeric, in [0, 1]
+                     sample, # the sample submission (DataFrame or CSV path), or a `Competition`: its sample, and the defaults below
+                     k:int=None, # label columns: at most `k` space-separated labels per row, none repeated (default: the competition's)
+                     labels=None, # the allowed labels or int classes (default: the competition's vocab and new label, or its grades)
+                     is_probs:bool=False, # non-id columns are probabilities: numeric, in [0, 1] (default: a 'prob'/'probs' competition's)
+                     new_label:str=None, # the label for none of the known classes: another `new_*` label is named (default: the competition's)
                     ) -> pd.DataFrame:
     "Check `sub` against `sample`: columns, ids (set, duplicates, order), empty cells and values; raise `SubmissionError` listing every problem"
+    kw = dict(whole=False, floats_ok=False)
+    if isinstance(sample, Competition):
+        d = _comp_checks(sample)
+        sample, k, labels = d['sample'], d['k'] if k is None else k, d['labels'] if labels is None else labels
+        new_label = d['new_label'] if new_label is None else new_label
+        is_probs, kw = is_probs or d['is_probs'], dict(whole=d['whole'], floats_ok=d['floats_ok'])
     sub, sample = _read_sub(sub, 'submission'), _read_sub(sample, 'sample submission')
     fn_col = sample.columns[0]
     problems = _check_columns(sub, sample) + _check_empty(sub, sub[fn_col].astype(str) if fn_col in sub.columns else pd.Series(sub.index))
     if fn_col in sub.columns:
         ids, want = (o[fn_col].where(o[fn_col].isna(), o[fn_col].astype(str)) for o in (sub, sample))
-        problems += _check_ids(ids, want) + _check_values(sub, sample, ids.astype(str), is_probs, k, labels)
+        problems += _check_ids(ids, want) + _check_values(sub, sample, ids.astype(str), is_probs, k, labels, new_label, **kw)
     if problems: raise SubmissionError(problems)
     return sub
 
 def save_submission(sub:pd.DataFrame, # the submission
                     path:str|Path='submission.csv', # where to write it
-                    sample=None, # sample submission (DataFrame or path): checked against it first when given
-                    **kwargs, # `check_submission` arguments: `k`, `labels`, `is_probs`
+                    sample=None, # sample submission (DataFrame or path) or a `Competition`: checked against it first when given
+                    **kwargs, # `check_submission` arguments: `k`, `labels`, `is_probs`, `new_label`
                    ) -> Path:
     "Check `sub` (when a sample is given) and write it as CSV atomically: a temporary file, then a rename"
     if sample is not None: check_submission(sub, sample, **kwargs)
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(path, 'w', newline='') as f: sub.to_csv(f, index=False)
     return path
+
+# %% ../nbs/08_infer.ipynb #bf769dfc
+def _sub_preds(comp, preds, ids, vocab):
+    "(2-d float predictions in the sample's row order, vocab or None) from an array, `RunFolder.test()`'s dict or a DataFrame by id"
+    if isinstance(preds, dict):
+        if miss := [o for o in ('ids', 'preds') if o not in preds]:
+            raise ValueError(f"the `preds` dict lacks {miss}: pass `RunFolder.test()`'s dict (empty when no fold has test predictions yet) or an array")
+        ids, preds = (preds['ids'] if ids is None else ids), preds['preds']
+    if isinstance(preds, pd.DataFrame): ids, vocab = (preds.index if ids is None else ids), (preds.columns if vocab is None else vocab)
+    p = _np(preds)
+    p = p[:, None] if p.ndim == 1 else p
+    if p.ndim != 2 or p.dtype.kind not in 'fiub': raise ValueError(f'`preds` must be numbers, (n_rows,) or (n_rows, n_cols), got shape {p.shape} of {p.dtype}')
+    want = pd.Index(comp.sample[comp.fn_col].astype(str))
+    if ids is None and len(p) != len(want):
+        raise ValueError(f'`preds` has {len(p)} rows, the sample submission {len(want)}: pass `ids`, the image id of each row')
+    if ids is not None:
+        got = pd.Index([str(o) for o in _py(ids)])
+        if len(got) != len(p): raise ValueError(f'{len(got)} ids for {len(p)} rows of `preds`')
+        if got.has_duplicates: raise ValueError(f'duplicate ids in `preds`: {_some(got[got.duplicated()].unique())}')
+        msg = []
+        if len(miss := want.difference(got, sort=False)): msg.append(f'{len(miss)} id(s) of the sample submission have no prediction: {_some(miss)}')
+        if len(extra := got.difference(want, sort=False)): msg.append(f'{len(extra)} id(s) of `preds` are not in the sample submission: {_some(extra)}')
+        if msg: raise ValueError('; '.join(msg) + ' (ids are matched to the sample as text)')
+        p = p[got.get_indexer(want)]
+    p = p.astype(np.float64)
+    if np.isnan(p).any(): r = int(np.isnan(p).any(1).argmax()); raise ValueError(f'`preds` has NaN for id {want[r]!r} (row {r} of the sample)')
+    vocab = comp.vocab if vocab is None else vocab
+    return p, (None if vocab is None else _py(list(vocab)))
+
+# %% ../nbs/08_infer.ipynb #c233bd01
+def _tags(p, vocab, thr, thresholds):
+    "Space-separated labels whose score is above their threshold (the top one when none is, as an empty cell reads as NaN)"
+    if bad := _spaced(vocab): raise ValueError(f'{len(bad)} tag(s) are empty or contain whitespace, which a space-separated row would split: {_some(bad)}')
+    t = np.asarray(thresholds if thresholds is not None else 0.5 if thr is None else thr, dtype=np.float64)
+    if t.ndim > 1 or t.size not in (1, p.shape[1]): raise ValueError(f'`thresholds` must be one number or one per column ({p.shape[1]}), got {t.size}')
+    on = p > t
+    on[np.arange(len(p)), p.argmax(1)] |= ~on.any(1)
+    return [' '.join(str(vocab[j]) for j in np.flatnonzero(r)) for r in on]
+
+def _ints(p, vocab, grades, cuts):
+    "Int grades: the top class of probabilities, or regression values cut by `cuts` (`np.digitize`) or rounded, within `grades`"
+    if grades is None: raise ValueError("an 'int' submission needs the grades: give `comp.vocab` (e.g. [0, 1, 2, 3, 4]) or training labels in `comp.df`")
+    lo, hi = grades
+    if p.shape[1] > 1:
+        v = list(range(lo, hi+1)) if vocab is None else vocab
+        if len(v) != p.shape[1] or not all(isinstance(o, (int, np.integer)) and not isinstance(o, bool) for o in v):
+            raise ValueError(f'class probabilities: `vocab` must be {p.shape[1]} int grades, one per column, got {_some(v)}')
+        return np.asarray(v, dtype=np.int64)[p.argmax(1)]
+    if cuts is None: return np.clip(np.rint(p[:, 0]), lo, hi).astype(np.int64)
+    c = np.asarray(cuts, dtype=np.float64)
+    if c.ndim != 1 or len(c) != hi - lo or (np.diff(c) <= 0).any():
+        raise ValueError(f'`cuts` must be {hi-lo} increasing numbers, one between each two of the grades {lo}..{hi}, got {_some(_py(c.ravel()))}')
+    return lo + np.digitize(p[:, 0], c)
+
+def _probs_cols(p, vocab, cols):
+    "Probability columns named and ordered as the sample's `cols`, matched to `vocab` by name (`str`, so class 0 is column '0')"
+    names = list(cols) if vocab is None and p.shape[1] == len(cols) else [str(o) for o in (vocab or [])]
+    if len(names) != p.shape[1]: raise ValueError(f'{len(names)} vocab entries for {p.shape[1]} columns of `preds`: pass `vocab`, the class of each column')
+    miss, extra = [c for c in cols if c not in names], [o for o in names if o not in cols]
+    if miss or extra: raise ValueError(f"the sample's column(s) {miss} are not in the vocab, and vocab entries {extra} are not columns of the sample: "
+                                       "`preds` must have one column per class column of the sample (in any order), named by `vocab`")
+    return pd.DataFrame(np.clip(p[:, [names.index(c) for c in cols]], 0, 1), columns=cols)
+
+# %% ../nbs/08_infer.ipynb #0ef1ce8b
+def make_submission(comp:Competition, # its sample submission gives the columns, the row order and, with `comp.sub_kind`, the values
+                    preds, # a finished `RunFolder`; or (n_rows, n_cols) array/tensor, `RunFolder.test()`'s dict, a DataFrame indexed by id with vocab columns
+                    ids=None, # image id of each row of an array; default: the sample's rows, in order
+                    vocab=None, # class of each column; default: the DataFrame's columns, else `comp.vocab`
+                    thr:float=None, # 'topk': insert `comp.new_label` before the first score below it; tags: every column's threshold (0.5)
+                    cuts=None, # 'int' from regression: increasing boundaries between grades (`np.digitize`); None: round
+                    thresholds=None, # tags: one threshold per column (instead of `thr`)
+                   ) -> pd.DataFrame:
+    "The submission in the sample's format: its columns, its id order and dtypes, values shaped by `comp.sub_kind`"
+    if hasattr(preds, 'oof') and hasattr(preds, 'test'): return _run_submission(comp, preds, thr, cuts, thresholds)
+    p, vocab = _sub_preds(comp, preds, ids, vocab)
+    kind, cols = comp.sub_kind, list(comp.sub_cols)
+    sub = comp.sample[[comp.fn_col]].reset_index(drop=True)
+    if kind == 'probs': return pd.concat([sub, _probs_cols(p, vocab, cols)], axis=1)
+    if len(cols) != 1: raise ValueError(f"a {kind!r} submission has one value column, the sample has {cols}")
+    need_vocab = kind in ('label', 'topk')
+    if need_vocab and (vocab is None or len(vocab) != p.shape[1]):
+        raise ValueError(f'a {kind!r} submission needs the class of each of the {p.shape[1]} columns of `preds`: pass `vocab` (got {_some(vocab or [])})')
+    if kind == 'label': v = _tags(p, vocab, thr, thresholds) if comp.target == 'tags' else pd.Series(vocab).to_numpy()[p.argmax(1)]
+    elif kind == 'topk':
+        if comp.k is None: raise ValueError("a 'topk' submission needs `comp.k`, the labels per row")
+        if thr is not None and comp.new_label is None: raise ValueError('`thr` inserts the new label, but `comp.new_label` is None')
+        v = topk_submission(p, sub[comp.fn_col], vocab, comp.k, thr, comp.new_label or NEW_WHALE)['Id'].to_numpy()
+    elif kind == 'prob':
+        if p.shape[1] not in (1, 2): raise ValueError(f"a 'prob' submission takes P(positive): `preds` (n,), (n, 1), or (n, 2) and column 1 is used, got {p.shape[1]} columns")
+        v = np.clip(p[:, -1], 0, 1)
+    elif kind == 'int': v = _ints(p, vocab, _grades(comp), cuts)
+    elif kind == 'float':
+        if p.shape[1] != 1: raise ValueError(f"a 'float' submission takes one number per row: `preds` (n,) or (n, 1), got {p.shape[1]} columns")
+        v = p[:, 0]
+    else: raise ValueError(f"unknown `comp.sub_kind` {kind!r}: one of 'label', 'topk', 'prob', 'probs', 'int', 'float'")
+    return sub.assign(**{cols[0]: v})
+
+def _run_submission(comp, run, thr, cuts, thresholds):
+    "A finished run's test predictions, with the decision thresholds of `comp.metric` chosen on its OOF rows alone"
+    if run.knn:   # metric learning: each test image answered by its nearest training images (`kaggle_kit.retrieval`)
+        from kaggle_kit.retrieval import knn_submission
+        sub = knn_submission(run, thr, k=comp.k or 5, new_label=comp.new_label or NEW_WHALE, fn_col=comp.fn_col, label_col=comp.sub_cols[0])
+        return comp.sample[[comp.fn_col]].merge(sub, on=comp.fn_col, how='left')
+    m = get_metric(comp.metric, k=comp.k or 5)
+    if thr is None and cuts is None and thresholds is None and m.tune is not None:
+        oof = run.oof()
+        params = m.tune(oof['targs'], oof['preds'])[1]
+        thr, cuts = params.get('thr'), params.get('cuts')
+        if comp.sub_kind == 'topk' and comp.new_label is None: thr = None   # a closed set: nothing to insert
+    return make_submission(comp, run.test(), vocab=run.vocab, thr=thr, cuts=cuts, thresholds=thresholds)

@@ -1,4 +1,4 @@
-"""MAP@k as Kaggle scores it, `new_whale` put back into the top k at a threshold, the threshold search, and the fastai pieces that report all of it while training.
+"""MAP@k as Kaggle scores it, `new_whale` put back into the top k at a threshold, the threshold search, the fastai pieces that report all of it while training, and every other image-competition metric (accuracy, AUC, QWK, RMSE, log loss, F1) from scikit-learn.
 
 Docs: https://kaggle-kit.github.io/kaggle-kit/metrics.html.md"""
 
@@ -21,7 +21,7 @@ from .data import NEW_WHALE, IGNORE_IDX   # defined where the targets are made
 
 # %% auto #0
 __all__ = ['map_at_k', 'topk_new', 'idxs_to_labels', 'find_threshold', 'plot_threshold', 'combine_thresholds', 'AccuracyKnown',
-           'NewWhaleCallback']
+           'NewWhaleCallback', 'KaggleMetric', 'get_metric']
 
 # %% ../nbs/03_metrics.ipynb #e497634a
 def _as_tensor(x):
@@ -253,7 +253,12 @@ def find_threshold(scores, # (n_rows, n_classes) validation scores over the know
     _check_idx_targs(t, s.shape[1])
     v, i = topk_scores(s, k)
     t = torch.as_tensor(t.astype(np.int64))
-    return _search(v.cpu().numpy(), _ranks(i, t, k).numpy(), (t == IGNORE_IDX).numpy(), thrs, k)
+    new = (t == IGNORE_IDX).numpy()
+    if len(t) and not new.any():   # the search can only learn "never predict new_whale": test sets have new individuals
+        warnings.warn(f'the threshold was chosen on 0 unseen rows: none of the {len(t)} rows is new_whale ({IGNORE_IDX}), so it '
+                      'learns only never to predict new_whale; hold out whole individuals (add_folds(..., unseen=...)) or use share_threshold',
+                      stacklevel=2)
+    return _search(v.cpu().numpy(), _ranks(i, t, k).numpy(), new, thrs, k)
 
 # %% ../nbs/03_metrics.ipynb #c3b08e27
 def plot_threshold(res:ThresholdResult, # from `find_threshold` or `NewWhaleCallback.res`
@@ -370,3 +375,216 @@ class NewWhaleCallback(Callback):
         "Restore what `state_dict` returned"
         if d['k'] != self.k: raise ValueError(f"state is for MAP@{d['k']} but this {type(self).__name__} has k={self.k}")
         self.thr, self.score, self.score_no_thr = d['thr'], d['score'], d['score_no_thr']
+
+# %% ../nbs/03_metrics.ipynb #427cf464
+import re
+from functools import partial
+import sklearn.metrics as skm
+from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score, log_loss, roc_auc_score
+from fastai.metrics import ActivationType
+
+# %% ../nbs/03_metrics.ipynb #8aaffd07
+def _rows(targs, preds):
+    "`targs` and `preds` as numpy arrays, one-column 2-d ones made 1-d, with as many rows"
+    t, p = (o[:, 0] if o.ndim == 2 and o.shape[1] == 1 else o for o in (_np(targs), _np(preds)))
+    if len(t) != len(p): raise ValueError(f'`preds` has {len(p)} rows but `targs` has {len(t)}')
+    return t, p
+
+def _known(targs, preds):
+    "`_rows` without the rows whose (single-label) target is `IGNORE_IDX`, shapes checked"
+    t, p = _rows(targs, preds)
+    if t.ndim == 1:
+        m = t != IGNORE_IDX
+        t, p = t[m], p[m]
+        if p.ndim == 2 and t.dtype.kind in 'iu': _check_idx_targs(t, p.shape[1])
+    elif t.shape != p.shape: raise ValueError(f'multi-label `targs` {t.shape} and `preds` {p.shape} must have the same shape')
+    if not len(t): raise ValueError(f'no rows to score: `targs` is empty or every row is {IGNORE_IDX} (new_whale)')
+    return t, p
+
+def _int(t): return np.rint(t).astype(np.int64) if t.dtype.kind == 'f' else t   # class indices, 0/1 or grades
+
+def _default(t, p):
+    "Decision params before tuning: argmax of single-label scores (and of decisions: as is), else 0.5 on probabilities"
+    return {} if p.dtype.kind in 'iub' or (t.ndim == 1 and p.ndim == 2) else {'thr': 0.5}
+
+def _decide(preds, params:dict):
+    "0/1 decisions `preds >= params['thr']` (of column `params['col']` if given); without 'thr' the argmax; ints as is"
+    p = _np(preds)
+    if p.ndim == 2 and p.shape[1] == 1: p = p[:, 0]
+    if 'thr' in params: return ((p[:, params['col']] if 'col' in params else p) >= params['thr']).astype(np.int64)
+    return p if p.dtype.kind in 'iub' else p.argmax(-1)
+
+# %% ../nbs/03_metrics.ipynb #64621f58
+def _accuracy(targs, preds):
+    "sklearn's `accuracy_score` of the decisions (argmax, or 0.5 on probabilities); multi-label: rows with every column right"
+    t, p = _known(targs, preds)
+    return accuracy_score(_int(t), _decide(p, _default(t, p)))
+
+def _f1(targs, preds, average:str):
+    "sklearn's `f1_score` of the decisions before tuning: argmax single-label, 0.5 multi-label"
+    t, p = _known(targs, preds)
+    return f1_score(_int(t), _decide(p, _default(t, p)), average=average, zero_division=0)
+
+_THRS = np.round(np.arange(0.05, 0.955, 0.01), 2)   # thresholds the F1 search tries
+
+def _f1_tune(targs, preds, average:str):
+    "Best F1 of one threshold for all columns (multi-label) or on P(1) (binary), chosen on these rows; else the argmax's"
+    t, p = _known(targs, preds)
+    base = _default(t, p)
+    if not base and t.ndim == 1 and p.ndim == 2 and p.shape[1] == 2 and p.dtype.kind == 'f': base = {'col': 1}
+    if not base: return _f1(t, p, average), {}
+    f1s = [f1_score(_int(t), _decide(p, {**base, 'thr': float(x)}), average=average, zero_division=0) for x in _THRS]
+    b = int(np.argmax(f1s))                          # the lowest of equal bests
+    return float(f1s[b]), {**base, 'thr': float(_THRS[b])}
+
+# %% ../nbs/03_metrics.ipynb #87eb4a2a
+def _probs(p, what:str, rows:bool=False):
+    "`p` as float64 probabilities, logits refused; `rows`: each row must sum to 1 (a softmax), and is made to exactly"
+    p = p.astype(np.float64)
+    if p.size and (p.min() < 0 or p.max() > 1 or rows and not np.allclose(p.sum(1), 1, atol=1e-3)):
+        raise ValueError(f'{what} needs probabilities{" summing to 1 in each row" if rows else ""}, got `preds` from {p.min():.3g} '
+                         f'to {p.max():.3g}: apply softmax (single-label) or sigmoid (multi-label) to logits, as `learn.get_preds()` '
+                         'and `KaggleMetric.fastai` do')
+    return p / p.sum(1, keepdims=True) if rows else p
+
+def _one_class(t, what:str):
+    "Refuse an AUC that does not exist: 0/1 (or bool) targets `t` of one value only"
+    if len(np.unique(t)) < 2:
+        raise ValueError(f'AUC of {what} is undefined: its {len(t)} rows are all {"positive" if t[0] else "negative"}; it needs '
+                         'both (stratify the folds, or merge or drop classes this rare)')
+
+def _auc(targs, preds):
+    "sklearn's `roc_auc_score`: of P(1) if binary, the mean over columns if multi-label, one-vs-rest if multi-class"
+    t, p = _known(targs, preds)
+    t = _int(t)
+    if t.ndim == 2:
+        for j in range(t.shape[1]): _one_class(t[:, j], f'column {j}')
+        return roc_auc_score(t, p.astype(np.float64), average='macro')
+    if p.ndim == 1:
+        _one_class(t, 'the target'); return roc_auc_score(t, p.astype(np.float64))
+    p = _probs(p, 'AUC', rows=True)
+    if p.shape[1] == 2:
+        _one_class(t, 'the target'); return roc_auc_score(t, p[:, 1])
+    for j in range(p.shape[1]): _one_class(t == j, f'class column {j}')
+    return roc_auc_score(t, p, multi_class='ovr', labels=np.arange(p.shape[1]))
+
+# %% ../nbs/03_metrics.ipynb #8981814a
+def _qwk_params(t, p):
+    "Decision params before tuning: argmax of class scores (n, C) ({}); else rounding, clipped to the grades of `t`"
+    if p.ndim == 2: return {}
+    lo, hi = int(t.min()), int(t.max())
+    return {'cuts': [g + 0.5 for g in range(lo, hi)], 'lo': lo}
+
+def _qwk_apply(preds, params:dict):
+    "Int grades: argmax of class scores (n, C), else `np.digitize` at `params['cuts']`, grades counted from `params['lo']`"
+    p = _np(preds)
+    if p.ndim == 2 and p.shape[1] > 1: return p.argmax(1)
+    if 'cuts' not in params: raise ValueError("regression `preds` need params with 'cuts' (from `tune`) to become grades")
+    return np.digitize(p.reshape(-1), params['cuts']) + params.get('lo', 0)
+
+def _qwk(targs, preds):
+    "sklearn's `cohen_kappa_score(weights='quadratic')` of int grades: the argmax of class scores, or rounded regression preds"
+    t, p = _known(targs, preds)
+    t = _int(t)
+    return cohen_kappa_score(t, _qwk_apply(p, _qwk_params(t, p)), weights='quadratic')
+
+# %% ../nbs/03_metrics.ipynb #fac8fe61
+def _qwk_tune(targs, preds, n_grid:int=40, max_rounds:int=10):
+    "Cuts between grades maximising QWK on these rows: coordinate search from the halfway cuts; class scores: the argmax's"
+    t, p = _known(targs, preds)
+    t = _int(t); params = _qwk_params(t, p)
+    if 'cuts' not in params: return _qwk(t, p), params
+    p, lo, cuts = p.astype(np.float64), params['lo'], list(params['cuts'])
+    def score(c): return cohen_kappa_score(t, np.digitize(p, c) + lo, weights='quadratic')
+    best = score(cuts)
+    for _ in range(max_rounds):
+        moved = False
+        for j in range(len(cuts)):   # each cut over a grid strictly between its neighbours, so the cuts stay sorted
+            a = cuts[j-1] if j else min(p.min(), lo)
+            b = cuts[j+1] if j+1 < len(cuts) else max(p.max(), lo + len(cuts))
+            for c in np.linspace(a, b, n_grid+2)[1:-1]:
+                s = score(cuts[:j] + [float(c)] + cuts[j+1:])
+                if s > best + 1e-12: best, cuts, moved = s, cuts[:j] + [float(c)] + cuts[j+1:], True
+        if not moved: break
+    return float(best), {'cuts': cuts, 'lo': lo}
+
+# %% ../nbs/03_metrics.ipynb #0c60a7df
+def _rmse(targs, preds):
+    "sklearn's `root_mean_squared_error` (`mean_squared_error` ** .5 before scikit-learn 1.4)"
+    t, p = _known(targs, preds)
+    t, p = t.astype(np.float64), p.astype(np.float64)
+    f = getattr(skm, 'root_mean_squared_error', None)
+    return f(t, p) if f else skm.mean_squared_error(t, p) ** .5
+
+def _logloss(targs, preds):
+    "sklearn's `log_loss`: over all classes if single-label, the mean of each column's binary log loss if multi-label"
+    t, p = _known(targs, preds)
+    t, p = _int(t), _probs(p, 'log loss', rows=t.ndim == 1 and p.ndim == 2)
+    if t.ndim == 2: return float(np.mean([log_loss(t[:, j], p[:, j], labels=[0, 1]) for j in range(t.shape[1])]))
+    return log_loss(t, p, labels=np.arange(p.shape[1]) if p.ndim == 2 else [0, 1])
+
+# %% ../nbs/03_metrics.ipynb #bad36429
+def _map(targs, preds, k:int): return map_at_k(preds, targs, k=k)   # new_whale rows (`IGNORE_IDX`) stay in
+
+def _map_tune(targs, preds, k:int):
+    "MAP@k at the best new_whale threshold on these rows (`find_threshold`), and that threshold"
+    r = find_threshold(preds, targs, k=k)
+    return r.score, {'thr': r.thr}
+
+def _map_apply(preds, params:dict, k:int): return topk_new(preds, params['thr'], k=k)
+
+# %% ../nbs/03_metrics.ipynb #74b6016d
+class KaggleMetric:
+    "A competition's metric: scores out-of-fold arrays, tunes decision thresholds on them, reports while training"
+    _acts = dict(single=ActivationType.Softmax, multi=ActivationType.Sigmoid, regression=ActivationType.No)
+    def __init__(self,
+        name:str, # CV report column and fastai metric name, e.g. 'auc', 'qwk', 'rmse', 'map5'
+        func, # func(targs, preds) -> float, on numpy arrays
+        higher:bool=True, # is a greater score better?
+        tune=None, # tune(targs, preds) -> (score, params): thresholds chosen on these rows, params JSON-serialisable; None: none to tune
+        apply=None, # apply(preds, params) -> decisions as a submission holds them (int grades, 0/1, top-k indices)
+    ): store_attr()
+    def __repr__(self): return f'{type(self).__name__}({self.name!r}, higher={self.higher}, tune={self.tune is not None})'
+    def __call__(self, targs, preds)->float:
+        "The score of `preds` against `targs` (numpy arrays or tensors)"
+        return float(self.func(_np(targs), _np(preds)))
+    @property
+    def comp(self):
+        "What fastai's trackers compare with (`SaveModelCallback(comp=...)`): `np.greater` if higher is better, else `np.less`"
+        return np.greater if self.higher else np.less
+    def fastai(self, task:str='single', # 'single' (softmax), 'multi' (sigmoid) or 'regression' (no activation): what `learn.pred` needs
+              )->AccumMetric:
+        "This metric on the whole validation set after each epoch, as a fastai `AccumMetric` named `name`"
+        if task not in self._acts: raise ValueError(f'`task` must be one of {list(self._acts)}, got {task!r}')
+        return AccumMetric(self.__call__, dim_argmax=-1 if task == 'single' else None, # softmax's axis; else it would argmax
+                           activation=self._acts[task], flatten=False, to_np=True, invert_arg=True, name=self.name)
+
+# %% ../nbs/03_metrics.ipynb #127d9ef7
+_NAMES = "'map@k' (e.g. 'map@5', 'map5'), 'accuracy', 'auc', 'qwk', 'rmse', 'logloss', 'f1_macro', 'f1_micro'"
+
+def _named(name:str, k:int):
+    "The `KaggleMetric` called `name` (lower case)"
+    if m := re.fullmatch(r'map@?(\d+|k)?', name):
+        k = int(m[1]) if m[1] and m[1] != 'k' else k
+        _check_k(k)
+        return KaggleMetric(f'map{k}', partial(_map, k=k), True, partial(_map_tune, k=k), partial(_map_apply, k=k))
+    if name in ('f1_macro', 'f1_micro'):
+        avg = name[3:]
+        return KaggleMetric(name, partial(_f1, average=avg), True, partial(_f1_tune, average=avg), _decide)
+    fs = dict(accuracy=(_accuracy,), auc=(_auc,), qwk=(_qwk, True, _qwk_tune, _qwk_apply), rmse=(_rmse, False),
+              logloss=(_logloss, False))
+    if name not in fs: raise ValueError(f'unknown metric {name!r}: use one of {_NAMES}, or give your own function f(targs, preds) -> float')
+    return KaggleMetric(name, *fs[name])
+
+# %% ../nbs/03_metrics.ipynb #076774b6
+def get_metric(metric, # a name ('map@5', 'auc', 'qwk', ... any case), a `KaggleMetric` (returned as is), or your f(targs, preds) -> float
+               k:int=5, # predictions per row of 'map@k' and 'map' (a name with a number, 'map@3', has its own)
+              )->KaggleMetric:
+    "The `KaggleMetric` of a competition's metric (`Competition.metric`)"
+    if isinstance(metric, KaggleMetric): return metric
+    if isinstance(metric, str): return _named(metric.strip().lower(), k)
+    if callable(metric):
+        name = getattr(metric, '__name__', None) or getattr(getattr(metric, 'func', None), '__name__', type(metric).__name__)
+        return KaggleMetric(name, metric, bool(getattr(metric, 'higher', True)))
+    raise TypeError(f'`metric` must be a metric name ({_NAMES}), a `KaggleMetric` or a function f(targs, preds) -> float, '
+                    f'got {type(metric).__name__}')

@@ -20,12 +20,18 @@ from fastai.callback.core import Callback
 from fastai.optimizer import Optimizer
 from fastai.data.transforms import Normalize
 from fastai.vision.learner import TimmBody, vision_learner, default_split
+from fastai.vision.core import imagenet_stats
+from fastai.losses import BCEWithLogitsLossFlat, MSELossFlat
 from timm.models import clean_state_dict, group_parameters
 from .env import fetch_file
+from .competition import Competition
+from .data import get_dls, CrossEntropyLossKnown, SeededDLCallback
+from .metrics import get_metric
 from .checkpoint import _verify, _FOOTER
 
 # %% auto #0
-__all__ = ['timm_splitter', 'show_groups', 'layer_decay_lrs', 'load_weights', 'to_small_stem', 'timm_learner']
+__all__ = ['timm_splitter', 'show_groups', 'layer_decay_lrs', 'load_weights', 'to_small_stem', 'timm_learner',
+           'competition_learner']
 
 # %% ../nbs/04_models.ipynb #78cbe5bf
 _PROBE = '\0unmatched'  # a parameter name no group_matcher expression matches: it shows which group holds the unmatched
@@ -381,3 +387,22 @@ def timm_learner(dls, # fastai `DataLoaders`
     learn.weights = None if weights is None else name
     store_attr('small_stem,groups,layer_decay', self=learn)
     return learn
+
+# %% ../nbs/04_models.ipynb #c0e1a002
+def competition_learner(comp:Competition, # a `Competition` with folds (`add_folds(comp)`)
+                        fold:int, # the validation fold
+                        arch:str='resnet18d', # timm architecture
+                        size:int=224, # image size (`get_dls`'s)
+                        bs:int=64, # batch size
+                        dls_kwargs:dict=None, # more `get_dls` arguments (seed, num_workers, train_tfms...)
+                        **kwargs, # `timm_learner` arguments (pretrained, weights, cbs...); a given loss_func, metrics or y_range wins
+                       ):
+    "`timm_learner` on `get_dls(comp, fold)`: the loss, output range and metric of the competition's target"
+    dls = get_dls(comp, fold, size=size, bs=bs, **{'batch_tfms': Normalize.from_stats(*imagenet_stats), **(dls_kwargs or {})})
+    loss = dict(single=CrossEntropyLossKnown, multi=BCEWithLogitsLossFlat, regression=MSELossFlat)[comp.task]()
+    kw = dict(loss_func=loss, metrics=get_metric(comp.metric, k=comp.k or 5).fastai(comp.task), cbs=SeededDLCallback())
+    if comp.task == 'regression':
+        y = comp.df[comp.label_col].to_numpy(np.float64)
+        lo, hi = float(np.nanmin(y)), float(np.nanmax(y))
+        kw['y_range'] = (lo - .05*(hi - lo), hi + .05*(hi - lo))
+    return timm_learner(dls, arch, **(kw | kwargs))

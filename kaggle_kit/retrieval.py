@@ -6,7 +6,7 @@ Docs: https://kaggle-kit.github.io/kaggle-kit/retrieval.html.md"""
 
 # %% ../nbs/12_retrieval.ipynb #6be315df
 from __future__ import annotations
-import math
+import math, warnings
 from contextlib import contextmanager, nullcontext
 import numpy as np, pandas as pd, torch
 from fastcore.basics import store_attr
@@ -400,6 +400,11 @@ def knn_oof(run, # a `RunFolder` (or its path) of a metric-learning `run_cv`
         s, c = knn_classes(o['preds'], g['preds'], g['targs'], n, k, how, chunk)
         parts.append((o['ids'], s, c, _absent_as_new(o['targs'], g['targs'], n), np.full(len(s), f)))
     ids, s, c, t, fold = (np.concatenate(x) for x in zip(*parts))
+    if not (t == IGNORE_IDX).any():
+        warnings.warn(f"knn_oof: the new_whale threshold of {run.path} was chosen on 0 unseen rows: every validation individual is "
+                      "in its fold's gallery, so the threshold never learns when to answer new_whale first. Hold out whole "
+                      "individuals (`add_folds(..., unseen=0.4)`), or set the threshold by the expected share of new rows "
+                      "(`share_threshold(knn_test(run)['scores'], 0.4)`).", stacklevel=2)
     return dict(ids=ids, scores=s, classes=c, targs=t, fold=fold, res=knn_threshold(s, c, t, thrs, k),
                 summary=_knn_summary(s, c, t, thrs, k, how))
 

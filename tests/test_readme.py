@@ -1,10 +1,12 @@
 """What a reader of README.md gets, checked in real processes.
 
-- The one-cell workflow ("The whole workflow in one cell", the README's python block that calls `topk_submission`), taken from
+- The one-cell workflow ("The whole workflow in one cell", the README's python block with `NewWhaleCallback`), taken from
   README.md itself and run verbatim (but for 3 epochs instead of 10) twice, in two fresh processes and two empty working folders: the two
   `submission.csv` files must be byte-identical, although the cell never seeds anything (`run_cv` seeds each fold).
-- The metric-learning cell (the block that calls `knn_submission`), run once with 1 epoch instead of 12: a checked
+- The metric-learning cell (the block that calls `embedding_learner`), run once with 1 epoch instead of 12: a checked
   submission from two folds of embeddings, each fold scored by kNN.
+- The any-competition cell (the block that calls `competition_learner`), run once with 2 epochs instead of 5: a checked
+  submission in APTOS's format, from a folder whose target, ids and metric nobody named.
 - Importing the kit prints no warning a user would read as "something is broken", and asks no server anything.
 - In a notebook (a real kernel, through nbclient), predicting with TTA leaves no empty progress bar behind.
 """
@@ -14,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-def readme_block(word:str='topk_submission') -> str:
+def readme_block(word:str='NewWhaleCallback') -> str:
     "The README's python block containing `word`."
     blocks = re.findall(r'^```python\n(.*?)^```', (ROOT/'README.md').read_text(), re.S | re.M)
     found = [b for b in blocks if word in b]
@@ -47,7 +49,7 @@ def test_workflow_cell_is_reproducible(tmp_path):
 
 def test_metric_learning_cell_writes_a_checked_submission(tmp_path):
     "The README's ArcFace + kNN cell, verbatim but for the epochs: every fold done with its gallery, a checked submission."
-    code = readme_block('knn_submission')
+    code = readme_block('embedding_learner')
     assert code.count('fit_one_cycle(12,') == 1, code
     (tmp_path/'cell.py').write_text(code.replace('fit_one_cycle(12,', 'fit_one_cycle(1,'))
     r = subprocess.run([sys.executable, 'cell.py'], cwd=tmp_path, env=clean_env(), text=True, capture_output=True, timeout=900)
@@ -57,6 +59,18 @@ def test_metric_learning_cell_writes_a_checked_submission(tmp_path):
     assert sub[0] == 'Image,Id' and len(sub) == len(test)   # one row per test image (save_submission checked the rest)
     runs = list(tmp_path.rglob('runs/flukes'))
     assert len(runs) == 1 and all((runs[0]/f'fold_{k}'/n).exists() for k in (0, 1) for n in ('done.json', 'gallery.npz')), runs
+
+def test_competition_cell_writes_a_checked_submission(tmp_path):
+    "The README's any-competition cell, verbatim but for the epochs: ints 0-4 in the sample's order, the metric in the report."
+    code = readme_block('competition_learner')
+    assert code.count('fit_one_cycle(5,') == 1, code
+    (tmp_path/'cell.py').write_text(code.replace('fit_one_cycle(5,', 'fit_one_cycle(2,') + "\nprint(rep.to_string())\n")
+    r = subprocess.run([sys.executable, 'cell.py'], cwd=tmp_path, env=clean_env(), text=True, capture_output=True, timeout=900)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+    assert "metric     'qwk'" in r.stdout and 'qwk_tuned' in r.stdout, r.stdout[-3000:]   # the decisions printed, the metric reported
+    sub, sample = ((tmp_path/f).read_text().splitlines() for f in ('submission.csv', 'aptos/sample_submission.csv'))
+    assert sub[0] == 'id_code,diagnosis' and [l.split(',')[0] for l in sub] == [l.split(',')[0] for l in sample]
+    assert {l.split(',')[1] for l in sub[1:]} <= set('01234')
 
 WARNINGS = ['torch.jit.script', 'Albumentations', 'albumentations']
 
