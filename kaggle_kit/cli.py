@@ -216,9 +216,7 @@ def bundle(dest:str, # folder to write (new or empty), e.g. /kaggle/working/kagg
     excl = DEFAULT_EXCLUDE + tuple(s.strip() for s in exclude.split(',') if s.strip())
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        _pip('wheel', '--no-deps', '-w', tmp/'kit', spec, timeout=timeout, what=f'kit: building the wheel of {spec}')
-        whl = next((tmp/'kit').glob('kaggle_kit-*.whl'), None)
-        if whl is None: raise CommandError(f'kit: {spec} gave no kaggle_kit wheel')
+        whl = _kit_wheel(spec, tmp/'kit', timeout)
         _pip('install', '--dry-run', '--ignore-installed', '--quiet', '--report', tmp/'report.json', whl, timeout=timeout,
              what='resolving the dependencies')
         report = json.loads((tmp/'report.json').read_text())
@@ -271,6 +269,35 @@ Upload this folder as a Kaggle dataset, attach it to the notebook, and run (<dat
 
 {INSTALL_OFFLINE}
 """
+
+# %% ../nbs/10_cli.ipynb #56f853e2
+_BUILD_FILES = ('pyproject.toml', 'setup.py', 'setup.cfg', 'MANIFEST.in', 'README*', 'LICEN[CS]E*', 'NOTICE*')   # read by a build, beside the package
+
+def _source_files(src:Path, pkg:str='kaggle_kit') -> list:
+    "The files of source tree `src` the kit's wheel is built from: `pkg/` and the top-level build files, as git lists them in a checkout"
+    try: r = subprocess.run(['git', '-C', str(src), 'ls-files', '-z', '--cached', '--others', '--exclude-standard'],   # tracked or new, not ignored
+                            capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired): r = None
+    fs = [f for f in r.stdout.split('\0') if f] if r is not None and r.returncode == 0 else []
+    if not any(f.startswith(pkg + '/') for f in fs):   # not a git checkout: what is on disk
+        fs = [f.name for f in src.iterdir()] + [f.relative_to(src).as_posix() for f in (src/pkg).rglob('*')]
+    return sorted(f for f in fs if (f.startswith(pkg + '/') or '/' not in f and any(fnmatch.fnmatchcase(f, p) for p in _BUILD_FILES))
+                  and '__pycache__' not in f.split('/') and (src/f).is_file())
+
+def _clean_copy(src:Path, dest:Path) -> Path:
+    "`dest` holding a copy of the files of `src` a wheel is built from (`_source_files`): no leftover of an earlier build"
+    files = _source_files(src)
+    if not any(f.startswith('kaggle_kit/') for f in files): raise CommandError(f'kit: {src} holds no kaggle_kit package to build')
+    for f in files: (dest/f).parent.mkdir(parents=True, exist_ok=True); shutil.copy2(src/f, dest/f)
+    return dest
+
+def _kit_wheel(spec:str, out:Path, timeout:float, *pip_args) -> Path:
+    "The kit's wheel, built into `out` by `pip wheel`: a source folder from a clean copy, its own tree untouched"
+    with tempfile.TemporaryDirectory() as tmp:
+        src = _clean_copy(Path(spec), Path(tmp)/'src') if Path(spec).is_dir() else spec
+        _pip('wheel', '--no-deps', *pip_args, '-w', out, src, timeout=timeout, what=f'kit: building the wheel of {spec}')
+    if (whl := next(Path(out).glob('kaggle_kit-*.whl'), None)) is None: raise CommandError(f'kit: {spec} gave no kaggle_kit wheel')
+    return whl
 
 # %% ../nbs/10_cli.ipynb #b1a5e002
 def _choices(comp, arch, pretrained, size, epochs, bs, lr, tta, num_workers) -> dict:
@@ -354,7 +381,7 @@ def watch(run:str, # a run folder of TimedCheckpoint (one fold's, e.g. runs/whal
           wandb_project:str=None, # also log each score to W&B (online with a key, else offline) in a run `<RUN's name>-watch`
          ):
     "Score each new checkpoint of RUN once, in this process, into RUN/watch.jsonl; stop when the run is done."
-    from kaggle_kit.watch import watch_run, load_factory, _check_run
+    from kaggle_kit.watch import watch_run, load_factory, _check_run, LearnerMismatch
     if not learner: raise CommandError("--learner is required: FILE.py:FUNCTION, a function that returns the fold's Learner")
     try: _check_run(run); fn = load_factory(learner)
     except ValueError as e: raise CommandError(str(e)) from None
@@ -363,6 +390,7 @@ def watch(run:str, # a run folder of TimedCheckpoint (one fold's, e.g. runs/whal
         from kaggle_kit.env import wandb_init
         wr = wandb_init(wandb_project, name=f'{Path(run).name}-watch', dir=Path(run)/'wandb', job_type='watch')
     try: return watch_run(run, fn, poll=poll, idle=idle, threads=threads, nice=nice, idle_class=not no_idle_class, wandb_run=wr)
+    except LearnerMismatch as e: raise CommandError(f'--learner {learner}: {e}') from None   # every checkpoint would fail the same way
     finally:
         if wr is not None: wr.finish()
 

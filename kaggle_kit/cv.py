@@ -6,7 +6,7 @@ Docs: https://kaggle-kit.github.io/kaggle-kit/cv.html.md"""
 
 # %% ../nbs/07_cv.ipynb #dba5c9e9
 from __future__ import annotations
-import os, re, json, time, io, hashlib
+import os, re, json, time, io, hashlib, errno, warnings, zipfile
 from pathlib import Path
 from typing import Callable
 from contextlib import contextmanager, ExitStack
@@ -15,15 +15,49 @@ import numpy as np, pandas as pd, torch, torch.distributed as dist
 from fastcore.basics import store_attr
 from fastprogress.fastprogress import progress_bar
 from fastai.learner import Learner
-from .env import seed_everything, atomic_write, _some, _env_number
+from .env import seed_everything, atomic_write, _some, _env_number, _read_only
 from .competition import Competition
 from .folds import check_folds
 from .data import get_test_dl, IGNORE_IDX
 from .metrics import find_threshold, accuracy_known, get_metric
-from .checkpoint import TimedCheckpoint, SessionLimitReached, read_status, folder_lock, save_checkpoint, load_checkpoint
+from .checkpoint import TimedCheckpoint, SessionLimitReached, read_status, folder_lock, save_checkpoint, load_checkpoint, CheckpointError
 
 # %% auto #0
 __all__ = ['RunFolder', 'plot_cv', 'run_cv']
+
+# %% ../nbs/07_cv.ipynb #b7d1e2a1
+class DamagedFileError(ValueError):
+    "A run's file that cannot be read: cut short, or not what the kit writes. The message says what is safe to delete."
+
+_CUT = "a killed write of an older kit version, or a copy cut short"   # the kit's own writes are atomic
+
+def _fix(f:Path) -> str:
+    "What is safe to delete when `f`, a file of a run folder (see `RunFolder`), cannot be read, and what writes it again"
+    if m := re.fullmatch(r'fold_(-?\d+)', f.parent.name):   # a finished fold's file: its done.json goes too
+        done = f.parent/'done.json'
+        return (f"delete {done if f.name == 'done.json' else f'{f} and {done}'} and run the same run_cv cell again: fold {m[1]} "
+                f"is then unfinished, so run_cv redoes it (from its final checkpoint in {f.parent} when one is kept: predicting "
+                "again, no training) and writes its files anew. Nothing else needs deleting")
+    if f.name == 'run.json': return (f"delete {f} and run the same run_cv cell again: it records the run afresh (with finished "
+                                     "folds in the folder, it first asks you to adopt them, giving the call)")
+    if f.name in ('oof.npz', 'cv_report.json'): return f"delete {f}: RunFolder('{f.parent}').report() writes it again"
+    return f"delete {f} and write it again"
+
+def _json(f:Path):
+    "The content of JSON file `f`"
+    return json.loads(f.read_text())
+
+def _read(f:Path, # a file of a run folder, or any .json or .npz
+          load:Callable, # f -> its content
+         ):
+    "`load(f)`, or one `DamagedFileError` naming `f`, what is wrong with it, the likely cause and what is safe to delete"
+    try: return load(f)
+    except (ValueError, EOFError, zipfile.BadZipFile) as e:   # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        if f.suffix == '.json': what, cause = 'truncated or not JSON', _CUT
+        elif 'Object arrays' in str(e): what, cause = ('not a readable .npz: it holds Python objects (an object array), which '
+                                                      'are not loaded since loading them could run code'), 'it was not written by save_preds'
+        else: what, cause = 'not a readable .npz (truncated or corrupt)', _CUT
+        raise DamagedFileError(f"{f} is {what} ({type(e).__name__}: {e}). Likely cause: {cause}. To fix it, {_fix(f)}.") from None
 
 # %% ../nbs/07_cv.ipynb #65169c82
 def save_preds(path:Path, # .npz file to write
@@ -38,10 +72,14 @@ def save_preds(path:Path, # .npz file to write
     buf = io.BytesIO(); np.savez(buf, **arrs)
     atomic_write(Path(path), buf.getvalue())
 
+def _npz(f:Path) -> dict:
+    "Every array of .npz file `f`; Python objects are refused (`allow_pickle=False`)"
+    with np.load(f, allow_pickle=False) as z: return {k: z[k] for k in z.files}
+
 def load_preds(path:Path, # .npz file written by `save_preds`
               ) -> dict:
-    "What `save_preds` wrote, as a dict of arrays."
-    with np.load(Path(path), allow_pickle=False) as z: return {k: z[k] for k in z.files}
+    "What `save_preds` wrote, as a dict of arrays; a damaged file is a `DamagedFileError` saying what is safe to delete."
+    return _read(Path(path), _npz)
 
 # %% ../nbs/07_cv.ipynb #5ebd64dc
 def score_preds(preds, # (n_rows, n_classes) scores; (n_rows, n_labels) for multi-label; (n_rows,) or (n_rows, 1) for a regression
@@ -67,6 +105,20 @@ def score_preds(preds, # (n_rows, n_classes) scores; (n_rows, n_labels) for mult
     if metric is None: return res
     first = [c for c in (m.name, f'{m.name}_tuned') if c in res]   # the competition's metric leads the report
     return {'metric': m.name, **{c: res[c] for c in first}, **{c: v for c, v in res.items() if c not in first}}
+
+# %% ../nbs/07_cv.ipynb #b7d1e2a3
+def _save_report(path:Path, # the run folder
+                 rep:pd.DataFrame, # the report
+                 oof:dict, # the concatenated out-of-fold rows (`RunFolder.oof`); {} when none
+                ):
+    "Write the run's oof.npz and cv_report.json; a read-only folder is warned about and left alone: reporting is reading."
+    try:
+        if oof: save_preds(path/'oof.npz', oof['ids'], oof['preds'], oof['targs'])
+        atomic_write(path/'cv_report.json', json.dumps(json.loads(rep.to_json(orient='index')), indent=1))
+    except OSError as e:
+        if not _read_only(e): raise
+        warnings.warn(f"{path} is read-only ({os.strerror(e.errno)}): the report is returned, but its oof.npz and cv_report.json "
+                      "are not written there. Copy the folder to a writable one (on Kaggle, /kaggle/working) to keep them.")
 
 # %% ../nbs/07_cv.ipynb #9a2c82a3
 _FOLD_FILES = ('model.pth', 'oof.npz', 'test.npz', 'gallery.npz', 'done.json')   # what `run_cv` writes in a finished fold's folder
@@ -94,12 +146,13 @@ class RunFolder:
             ) -> dict:
         "What fold `fold` recorded when it finished: its scores, vocab and time"
         if not self.is_done(fold): raise FileNotFoundError(f"fold {fold} of {self.path} is not finished: {self.fold_dir(fold)/'done.json'} does not exist")
-        return json.loads((self.fold_dir(fold)/'done.json').read_text())
+        return _read(self.fold_dir(fold)/'done.json', _json)
     def weights(self, fold:int, # a finished fold
                ) -> dict:
         "Fold `fold`'s final weights (`model.pth`, a state dict), checked against their SHA-256 footer: a corrupt file is refused"
         self.done(fold)   # a fold without done.json is not finished
-        return load_checkpoint(self.fold_dir(fold)/'model.pth')
+        try: return load_checkpoint(f := self.fold_dir(fold)/'model.pth')
+        except CheckpointError as e: raise CheckpointError(f"{e}. To fix it, {_fix(f)}.") from None
     def status(self, fold:int=None, # a fold; None: the whole run
               ) -> dict|None:
         "Where the run stands (`kaggle-kit demo` writes it), or fold `fold`'s training (`TimedCheckpoint` writes it); None if never written"
@@ -146,7 +199,7 @@ class RunFolder:
     def report(self, folds:list=None, # which finished folds; default all
                metric=None, # the metric to score the OOF rows with; default: the one the folds were scored with (by name)
             ) -> pd.DataFrame:
-        "Per-fold scores, mean and std, and the OOF score; also written to cv_report.json and oof.npz."
+        "Per-fold scores, mean and std, and the OOF score; also written to cv_report.json and oof.npz, unless the folder is read-only."
         rows = [self.done(k) for k in self.folds if folds is None or k in folds]
         if not rows: return pd.DataFrame()
         # `k` of a whale-style learner (`NewWhaleCallback`); done.json files written before `k` (or `metric`) was recorded scored MAP@5
@@ -158,12 +211,11 @@ class RunFolder:
         rep.index = rep.index.map(str)
         rep.loc['mean'] = rep.mean(); rep.loc['std'] = rep.iloc[:-1].std(ddof=0)
         if oof := self.oof(folds):
-            save_preds(self.path/'oof.npz', oof['ids'], oof['preds'], oof['targs'])
             if self.knn:   # each fold's rows against its own gallery, one threshold for all
                 from kaggle_kit.retrieval import knn_oof
                 rep.loc['oof'] = pd.Series(knn_oof(self, folds)['summary'])
             else: rep.loc['oof'] = pd.Series(score_preds(oof['preds'], oof['targs'], k, metric)).reindex(cols)
-        atomic_write(self.path/'cv_report.json', json.dumps(json.loads(rep.to_json(orient='index')), indent=1))
+        _save_report(self.path, rep, oof)
         return rep
 
     # what `run_cv` writes
@@ -177,7 +229,7 @@ class RunFolder:
         "Record what the run is made from in run.json on first use; later, refuse other rows, folds, test ids or config, naming them."
         f, new = self.path/'run.json', _run_record(df, fn_col, fold_col, test_df, config)
         cfg = self.path/'config.json'   # what the kit wrote before run.json: the config alone, when one was given
-        if f.exists(): old = json.loads(f.read_text())
+        if f.exists(): old = _read(f, _json)
         # finished folds would be reused without training: those need adopting. Checkpoints alone are safe (their fingerprints
         # are checked when a fold resumes), so a fold trained by hand with `TimedCheckpoint` before `run_cv` is fine.
         elif old_work := [f'{d.name}/done.json' for d in sorted(self.path.glob('fold_*')) if (d/'done.json').exists()] + ([cfg.name] if cfg.exists() else []):
@@ -365,6 +417,17 @@ def _check_files(comp, df, test_df):
     tst = [comp.file(i, test=True) for i in test_df[comp.fn_col]]
     _files_error([('training', _missing(trn), len(trn)), ('test', _missing(tst), len(tst))])
 
+def _check_writable(run, # the `RunFolder`
+                    folds:list, # the folds to run
+                    e:OSError, # why its lock was refused: a read-only folder
+                   ):
+    "A read-only run folder can be reported, not trained: an error naming it when a fold of `folds` is not finished"
+    if todo := [f for f in folds if not run.is_done(f)]:
+        raise OSError(e.errno, f"{run.path} is read-only ({os.strerror(e.errno)}), like a Kaggle dataset under /kaggle/input: "
+                      f"run_cv cannot train folds {todo} there (a run keeps its lock, checkpoints and results in its folder). Copy it "
+                      f"to a writable folder, e.g. shutil.copytree('{run.path}', '/kaggle/working/{run.path.name}'), and give run_cv "
+                      "that folder to continue training.") from e
+
 def _check_test_files(dls, test_df, test_folder):
     "Every test image exists, named as the test loader built from `dls` will name it"
     reader = get_test_dl(dls, test_df, test_folder).dataset.tls[0].tfms.fs[0]
@@ -401,9 +464,12 @@ def run_cv(df:pd.DataFrame|Competition, # training rows with a fold column, or a
     predict = predict or (lambda learn, dl: learn.get_preds(dl=dl))
     with _procs() as grp, ExitStack() as held:
         def start():   # rank 0 holds the folder against other runs while this one works, and checks what it was made from
-            held.enter_context(folder_lock(run.path, 'run folder'))
+            try: held.enter_context(folder_lock(run.path, 'run folder')); locked = True
+            except OSError as e:   # read-only: a finished run is reported without the lock, any other is refused
+                if not _read_only(e): raise
+                _check_writable(run, folds, e); locked = False
             run.check_run(df, fn_col, fold_col, test_df, config)
-            run.clean()   # no other process writes here now: what a killed one left half written goes
+            if locked: run.clean()   # no other process writes here now: what a killed one left half written goes
         _on_rank0(start, grp)
         rank, world = _dist()
         mine, stopped = folds[rank::world], None

@@ -55,6 +55,27 @@ def to_rgb(im:Image.Image, # any PIL image
         return Image.alpha_composite(Image.new('RGBA', im.size, (*bg, 255)), im).convert('RGB')
     return im.convert('RGB')
 
+# %% ../nbs/02_data.ipynb #256cc649
+def _claimed_size(fn) -> tuple|None:
+    "The (width, height) the header of image `fn` (a path or bytes) claims, read as `Image.open` reads it but without its pixel limit"
+    Image.init()   # the format plugins themselves: lifting `MAX_IMAGE_PIXELS` for a moment would lift it for `check_images`' other threads too
+    with (io.BytesIO(fn) if isinstance(fn, bytes) else open(fn, 'rb')) as fp:
+        prefix = fp.read(16)
+        for fmt in Image.ID:
+            factory, accept = Image.OPEN[fmt]
+            if accept is not None and (not (ok := accept(prefix)) or isinstance(ok, str)): continue
+            try: fp.seek(0); return tuple(factory(fp, '').size)
+            except Exception: continue
+
+def _pixel_claim(fn, im=None) -> str:
+    "What a file PIL refuses as a decompression bomb claims: 'its header claims 30000x30000 pixels'"
+    size = im.size if im is not None else _claimed_size(fn)
+    return f'its header claims {size[0]}x{size[1]} pixels' if size else 'its header claims more pixels than PIL allows'
+
+def _bomb_fix() -> str:
+    return (f"PIL refuses more than {2*Image.MAX_IMAGE_PIXELS} pixels (twice PIL.Image.MAX_IMAGE_PIXELS) as a decompression-bomb "
+            "guard; if the image is real, raise PIL.Image.MAX_IMAGE_PIXELS (None: no limit) before reading it, else drop its row")
+
 # %% ../nbs/02_data.ipynb #abcbe21c
 class PILImageRGB(PILImage):
     "A `PILImage` read as 8-bit RGB whatever the file holds (see `to_rgb`)."
@@ -62,10 +83,13 @@ class PILImageRGB(PILImage):
     @classmethod
     def create(cls, fn, **kwargs):
         if isinstance(fn, (str, Path, bytes)):
-            im = Image.open(io.BytesIO(fn) if isinstance(fn, bytes) else fn)
-            try: im.load()   # PIL's decoding errors ('image file is truncated') do not name the file
+            name, im = '(bytes)' if isinstance(fn, bytes) else fn, None
+            try: im = Image.open(io.BytesIO(fn) if isinstance(fn, bytes) else fn); im.load()
+            except Image.DecompressionBombError as e:   # PIL's message names no file: the same type, with the file and the fix
+                raise Image.DecompressionBombError(f"PIL refuses {name}: {_pixel_claim(fn, im)}. {_bomb_fix()}") from e
             except Exception as e:
-                raise OSError(f"can't decode image {'(bytes)' if isinstance(fn, bytes) else fn}: {type(e).__name__}: {e}; "
+                if im is None: raise   # a missing or unidentified file: PIL's error names it
+                raise OSError(f"can't decode image {name}: {type(e).__name__}: {e}; "   # PIL's decoding errors do not name the file
                               "`check_images` lists every bad file of a DataFrame") from e
         else: im = super().create(fn, **kwargs)
         return cls(to_rgb(im, cls.bg))
@@ -170,17 +194,28 @@ def _kept_rng():
 _end = object()
 
 # %% ../nbs/02_data.ipynb #03e0b0ff
+def _as_floats(wgts, names=None, what:str='wgts') -> np.ndarray:
+    "`wgts` as a flat float64 array (missing values as NaN), or an error naming the first value that is not a number"
+    try: return np.asarray(wgts, dtype=np.float64).ravel()
+    except (TypeError, ValueError): v = pd.Series(np.asarray(wgts, dtype=object).ravel())   # numpy's error names no row
+    w = pd.to_numeric(v, errors='coerce')
+    if len(bad := np.flatnonzero(w.isna() & v.notna())):
+        at = names[bad[0]] if names is not None and len(names) == len(v) else bad[0]
+        raise ValueError(f"{what} holds {v[bad[0]]!r} at row {at}: weights must be numbers ({len(bad)} non-number(s) in all)")
+    return w.to_numpy(np.float64, na_value=np.nan)
+
 def check_wgts(wgts, # sampling weights, one per item
                n:int, # the number of items
                names=None, # what to call each weight in an error (row labels); default its position
+               what:str='wgts', # what to call the weights in an error, e.g. "wgts column 'w'"
               ) -> np.ndarray:
-    "`wgts` as probabilities (float64, summing to 1), or an error naming the first weight that is negative, NaN or infinite."
-    w = np.asarray(wgts, dtype=np.float64).ravel()
-    if len(w) != n: raise ValueError(f"wgts has {len(w)} weights for {n} items")
+    "`wgts` as probabilities (float64, summing to 1), or an error naming the first weight that is not a number, negative, NaN or infinite."
+    w = _as_floats(wgts, names, what)
+    if len(w) != n: raise ValueError(f"{what} has {len(w)} weights for {n} items")
     bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
     if len(bad):
         at = names[bad[0]] if names is not None else bad[0]
-        raise ValueError(f"wgts: weight {w[bad[0]]} at row {at} ({len(bad)} bad in all): weights must be finite and >= 0")
+        raise ValueError(f"{what}: weight {w[bad[0]]} at row {at} ({len(bad)} bad in all): weights must be finite and >= 0")
     if not w.sum() > 0: raise ValueError("wgts: every weight is 0: nothing could be drawn")
     return w/w.sum()
 
@@ -425,11 +460,11 @@ def _row_wgts(wgts, df, items, n_trn, label_col, task):
         w = 1/trn[label_col].map(trn[label_col].value_counts())
     elif isinstance(wgts, str):
         if wgts not in df.columns: raise ValueError(f"wgts: no column {wgts!r} in the DataFrame (nor 'balanced')")
-        w = pd.to_numeric(trn[wgts], errors='coerce')
+        return check_wgts(trn[wgts].to_numpy(), n_trn, names=list(trn.index), what=f'wgts column {wgts!r}')
     else:
         if not df.index.is_unique: raise ValueError("wgts with one number per row needs a DataFrame with a unique index")
         if len(wgts) != len(df): raise ValueError(f"wgts has {len(wgts)} weights for {len(df)} rows of the DataFrame")
-        w = pd.Series(np.asarray(wgts, dtype=np.float64), index=df.index).loc[trn.index]
+        w = pd.Series(_as_floats(wgts, list(df.index)), index=df.index).loc[trn.index]
     return check_wgts(w.to_numpy(), n_trn, names=list(trn.index))
 
 def _target_block(vocab, label_col, task, label_delim, drop_classes, unseen):
@@ -518,7 +553,7 @@ def get_test_dl(dls:DataLoaders, # from `get_dls`
 
 # %% ../nbs/02_data.ipynb #c942277e
 class BadImagesError(ValueError):
-    "Some images are missing, unreadable or truncated; `bad` lists them (index: the rows)."
+    "Some images are missing, unreadable, truncated or too large for PIL; `bad` lists them (index: the rows)."
     def __init__(self, msg:str, # what is wrong, with the first files named
                  bad:pd.DataFrame, # one row per bad image: file and problem
                 ): super().__init__(msg); self.bad = bad
@@ -527,9 +562,11 @@ def _check_image(fn):
     fn = Path(fn)
     if not fn.is_file(): return ('missing', 'no such file')
     try: im = Image.open(fn)
+    except Image.DecompressionBombError: return ('too many pixels', _pixel_claim(fn))
     except Exception as e: return ('unreadable', f'{type(e).__name__}: {e}')
     try:
         with im: im.load(); return (im.size[0], im.size[1], im.mode)
+    except Image.DecompressionBombError: return ('too many pixels', _pixel_claim(fn, im))
     except Exception as e: return ('truncated or corrupt', f'{type(e).__name__}: {e}')
 
 def _short(s, n:int=80, tail:bool=True) -> str:
@@ -563,6 +600,7 @@ def _bad_message(bad:pd.DataFrame, n_rows:int, folder, suffix:str, ids) -> str:
     if len(bad) > len(first):
         lines.append(f"  ... {len(bad) - len(first)} more: " + ', '.join(f'{v} {k}' for k, v in bad.problem.value_counts().items()) + ' in all (`.bad` lists them)')
     if why := _why_missing(ids[(bad.problem == 'missing').to_numpy()], folder, suffix, n_rows): lines.append('  ' + why)
+    if (bad.problem == 'too many pixels').any(): lines.append('  ' + _bomb_fix())
     return f"{len(bad)} of {n_rows} images are bad:\n" + '\n'.join(lines)
 
 # %% ../nbs/02_data.ipynb #3de66633
@@ -584,7 +622,7 @@ def check_images(df:pd.DataFrame, # one row per image; or a `Competition` (its t
                  progress:bool=False, # show a progress bar
                  suffix:str='', # appended to the names to name the files, e.g. '.jpg' for ids without extension
                 ) -> pd.DataFrame:
-    "Width, height and mode of every image; raises one `BadImagesError` naming every missing, unreadable or truncated file."
+    "Width, height and mode of every image; raises one `BadImagesError` naming every missing, unreadable, truncated or too large file."
     if fn_col not in df.columns:
         raise ValueError(_missing_cols(df, fn_col=fn_col) if fn_col == 'Image' else f"missing column '{fn_col}'; the DataFrame has {list(df.columns)}")
     fns = [_image_file(folder, f, suffix) for f in df[fn_col]]

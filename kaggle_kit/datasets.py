@@ -12,7 +12,7 @@ import numpy as np, pandas as pd
 from PIL import Image, ImageDraw, ImageFilter
 
 # %% auto #0
-__all__ = ['LAYOUTS', 'make_whales', 'make_flukes', 'make_competition']
+__all__ = ['make_whales', 'make_flukes', 'make_competition']
 
 # %% ../nbs/09_datasets.ipynb #a084d7c8
 from .data import NEW_WHALE   # one definition of the label, where the targets are made

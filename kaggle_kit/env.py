@@ -6,7 +6,7 @@ Docs: https://kaggle-kit.github.io/kaggle-kit/env.html.md"""
 
 # %% ../nbs/00_env.ipynb #9ad9426e
 from __future__ import annotations
-import os, sys, time, random, warnings, re, hashlib, math, importlib.util, tempfile, inspect, threading
+import os, sys, time, random, warnings, re, hashlib, math, importlib.util, tempfile, inspect, threading, errno, shutil
 from contextlib import contextmanager
 from pathlib import Path
 from dataclasses import dataclass
@@ -154,6 +154,45 @@ def _some(xs, # rows, ids, labels... (any iterable)
     xs = list(xs)
     return ', '.join(map(fmt, xs[:n])) + (f' ... ({len(xs)-n} more)' if len(xs) > n else '')
 
+# %% ../nbs/00_env.ipynb #a7e3c1d1
+_READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)   # a folder that refuses writes: a read-only disk, or no permission
+
+def _read_only(e:BaseException) -> bool:
+    "Is `e` a folder refusing a write: a read-only file system (Kaggle's /kaggle/input), or no permission?"
+    return isinstance(e, OSError) and e.errno in _READ_ONLY
+
+def _fsize_limit() -> int|None:
+    "The largest file this process may write, in bytes (`RLIMIT_FSIZE`, `ulimit -f`); None when unlimited or unknown."
+    try:
+        import resource
+        lim = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        return None if lim == resource.RLIM_INFINITY else lim
+    except (ImportError, OSError, ValueError): return None
+
+def _write_error(path:Path, # the file being (re)placed
+                 e:OSError, # why the write failed
+                 creating:bool=False, # `e` came from creating the temporary file: a read-only folder is named too
+                ) -> OSError|None:
+    "The error to raise for `e`: naming `path`, the cause and the fix for a full disk, a file too large or a read-only folder; else None."
+    path = Path(path).absolute(); where = f"cannot write {path.name} in {path.parent}"
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):   # the wording of checkpoint's `_disk_full`, and what to do
+        try: free = f"{shutil.disk_usage(path.parent).free/2**20:.1f} MB free"
+        except OSError: free = "free space unknown"
+        why = (f"{'disk full' if e.errno == errno.ENOSPC else 'disk quota exceeded'}: {where} ({free}): free some space on the "
+               "disk holding it (e.g. delete old checkpoints or runs) or write to another disk, and run again")
+    elif e.errno == errno.EFBIG:
+        why = f"file too large: {where}: " + (
+            f"this process may write files of at most {lim:,} bytes (its limit RLIMIT_FSIZE, `ulimit -f`): raise it "
+            "(`ulimit -f unlimited` in the shell that starts Python) and run again" if (lim := _fsize_limit()) is not None else
+            "its file system takes no file this large (FAT32: 4 GB): write to a folder on another disk and run again")
+    elif creating and _read_only(e):
+        why = (f"{where}: the folder refuses writes ({os.strerror(e.errno)}): it is read-only, like a Kaggle dataset under "
+               "/kaggle/input, or this user may not write there. Write to a writable folder (on Kaggle, copy what you need "
+               "to /kaggle/working) and run again")
+    else: return None
+    kept = f"Nothing was replaced: {path} is as it was" if os.path.exists(path) else f"Nothing was written: {path} was not created"
+    return OSError(e.errno, f"{why}. {kept}.")
+
 # %% ../nbs/00_env.ipynb #1f862343
 def _fsync_dir(d):
     "Make a rename in folder `d` durable (a no-op where folders cannot be opened, e.g. on Windows)."
@@ -177,15 +216,20 @@ def atomic_file(path:str|Path, # the file to (re)place
                 **kwargs): # passed to `open` (e.g. `newline=''`)
     "Open a temporary file beside `path`; when the block ends without error, fsync it and rename it over `path`."
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    if hasattr(os, 'fchmod'): os.fchmod(fd, 0o666 & ~_umask)   # mkstemp makes 0600: give the mode `open` would
+    try: fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    except OSError as e:   # a read-only folder, or a disk without room for one more file
+        if (err := _write_error(path, e, creating=True)) is None: raise
+        raise err from e
     try:
         with os.fdopen(fd, mode, **kwargs) as f:
+            if hasattr(os, 'fchmod'): os.fchmod(fd, 0o666 & ~_umask)   # mkstemp makes 0600: give the mode `open` would
             yield f
             f.flush(); os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True); raise
+    except BaseException as e:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and (err := _write_error(path, e)) is not None: raise err from e   # full disk, file too large
+        raise
     _fsync_dir(path.parent)
 
 def atomic_write(path:str|Path, # the file to (re)place

@@ -6,7 +6,7 @@ Docs: https://kaggle-kit.github.io/kaggle-kit/folds.html.md"""
 
 # %% ../nbs/01_folds.ipynb #4034d5cf
 from __future__ import annotations
-import functools, inspect, numbers, warnings
+import functools, inspect, numbers, re, warnings
 import numpy as np, pandas as pd, matplotlib.pyplot as plt
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
@@ -277,9 +277,11 @@ def _comp_folds(f, comp, given:dict):
     y = comp.df.get(kw['label_col']) if isinstance(kw['label_col'], str) else None
     if given.get('unseen') is None and comp.open_set and kw['strategy'] in ('stratified', 'stratified_group') and y is not None and not (y == comp.new_label).any():
         kw['unseen'] = _UNSEEN
-    with warnings.catch_warnings():
-        warnings.filterwarnings('ignore', "label_col '.*' holds .* distinct ints")   # the target's kind says how to read them
+    with warnings.catch_warnings(record=True) as ws:
+        warnings.simplefilter('always')
         df = f(comp.df, **kw)
+    for w in ws:   # said again from the caller's line (not this wrapper's); the target's kind already says how to read ints
+        if not re.search(r"label_col '.*' holds .* distinct ints", str(w.message)): warnings.warn(w.message, w.category, stacklevel=3)
     print(_choice(kw, comp.df))
     return comp.new(df=df)
 

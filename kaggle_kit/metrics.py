@@ -21,7 +21,7 @@ from .data import NEW_WHALE, IGNORE_IDX   # defined where the targets are made
 
 # %% auto #0
 __all__ = ['map_at_k', 'topk_new', 'idxs_to_labels', 'find_threshold', 'plot_threshold', 'combine_thresholds', 'AccuracyKnown',
-           'NewWhaleCallback', 'KaggleMetric', 'get_metric']
+           'NewWhaleCallback', 'get_metric']
 
 # %% ../nbs/03_metrics.ipynb #e497634a
 def _as_tensor(x):

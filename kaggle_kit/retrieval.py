@@ -16,6 +16,8 @@ from fastai.learner import Metric, Recorder
 from fastai.callback.core import Callback
 from .data import IGNORE_IDX, NEW_WHALE, _kept_rng
 from .cv import RunFolder, load_preds
+from .infer import _spaced   # the check `topk_submission` makes: one rule for a space-separated row
+from .env import _some
 from .metrics import NewWhaleCallback, idxs_to_labels, ThresholdResult, _as_tensor, _check_k, _np, _topk_rows, _ranks, _search, _insert_new
 
 # %% auto #0
@@ -445,6 +447,9 @@ def knn_submission(run, # a `RunFolder` (or its path) of a metric-learning `run_
                   ) -> pd.DataFrame:
     "The top `k` individuals of each test image by `knn_test`, `new_label` inserted at `thr`: check it with `save_submission`"
     run = _run(run)
+    if bad := _spaced(list(run.vocab) + [new_label]):   # before any work: a row would split such a label into two
+        raise ValueError(f"{len(bad)} label(s) of {run.path}'s vocab or new_label are empty or contain whitespace, which a "
+                         f"space-separated row would split: {_some(bad)}; rename them (e.g. spaces to '_') and map the names back after scoring")
     if thr is None: thr = knn_oof(run, folds)['res'].thr
     t = knn_test(run, folds, k)
     idx = knn_topk_new(t['scores'], t['classes'], thr, len(run.vocab), k)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import os, sys, json, time, importlib, importlib.util
 from pathlib import Path
 import torch
+from .env import _some
 from .checkpoint import load_checkpoint, read_status, CheckpointError, _pos
 
 # %% auto #0
-__all__ = ['score_checkpoint', 'watch_run', 'load_factory']
+__all__ = ['LearnerMismatch', 'score_checkpoint', 'watch_run', 'load_factory']
 
 # %% ../nbs/15_watch.ipynb #27947305
 SCORES = 'watch.jsonl'   # one JSON line per checkpoint scored, in the run folder
@@ -46,11 +47,27 @@ def _check_run(folder):
     return p
 
 # %% ../nbs/15_watch.ipynb #f2f84dcb
+class LearnerMismatch(ValueError):
+    "The Learner the factory built cannot take a checkpoint's weights: another architecture, number of classes or head."
+
+def _mismatch(model_sd:dict, ckpt_sd:dict, n:int=3) -> str:
+    "How the weights `ckpt_sd` differ from the model's `model_sd`: the first parameters of another shape, then names in only one; '' if they fit"
+    shapes = [f'{k} is {tuple(v.shape)} in the checkpoint, {tuple(model_sd[k].shape)} in the learner' for k, v in ckpt_sd.items()
+              if k in model_sd and tuple(v.shape) != tuple(model_sd[k].shape)]
+    parts = [f"{len(shapes)} parameter(s) of another shape: " + '; '.join(shapes[:n])
+             + (f'; ... ({len(shapes)-n} more)' if len(shapes) > n else '')] if shapes else []
+    if ck := [k for k in ckpt_sd if k not in model_sd]: parts.append(f'only in the checkpoint: {_some(ck, n)}')
+    if lr := [k for k in model_sd if k not in ckpt_sd]: parts.append(f'only in the learner: {_some(lr, n)}')
+    return '; '.join(parts)
+
 def score_checkpoint(learn, # the Learner the factory built: its validation data and metrics are used
                      f:str|Path, # a checkpoint file of `TimedCheckpoint`
                     ) -> dict:
     "Load the weights of checkpoint `f` into `learn` and validate: position, `valid_loss` and each metric."
     st = load_checkpoint(f)
+    if why := _mismatch(learn.model.state_dict(), st['learn']['model']):   # torch's error is a page of every key; this is the cause
+        raise LearnerMismatch(f"{f}: the factory's Learner cannot take this checkpoint's weights ({why}). The factory must build the "
+                              "fold's Learner as it was trained: the same architecture, number of classes and head")
     learn.model.load_state_dict(st['learn']['model'])
     t0 = time.time()
     with learn.no_bar(), learn.no_logging(): vals = learn.validate()
