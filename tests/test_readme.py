@@ -1,6 +1,6 @@
 """What a reader of README.md gets, checked in real processes.
 
-- The one-cell workflow ("The whole workflow in one cell", the README's python block with `NewWhaleCallback`), taken from
+- The one-cell workflow ("The whole workflow in one cell", the README's python block that calls `make_whales('whales')`), taken from
   README.md itself and run verbatim (but for 3 epochs instead of 10) twice, in two fresh processes and two empty working folders: the two
   `submission.csv` files must be byte-identical, although the cell never seeds anything (`run_cv` seeds each fold).
 - The metric-learning cell (the block that calls `embedding_learner`), run once with 1 epoch instead of 12: a checked
@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-def readme_block(word:str='NewWhaleCallback') -> str:
+def readme_block(word:str="make_whales('whales')") -> str:
     "The README's python block containing `word`."
     blocks = re.findall(r'^```python\n(.*?)^```', (ROOT/'README.md').read_text(), re.S | re.M)
     found = [b for b in blocks if word in b]
