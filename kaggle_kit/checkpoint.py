@@ -12,7 +12,7 @@ try: import fcntl
 except ImportError: fcntl = None   # Windows: `folder_lock` runs unlocked
 from pathlib import Path
 import numpy as np, torch
-from fastcore.basics import store_attr
+from fastcore.basics import store_attr, patch
 from fastai.callback.core import Callback, CancelFitException
 from fastai.callback.tracker import TrackerCallback
 from fastai.callback.schedule import ParamScheduler
@@ -159,7 +159,9 @@ def _cb_states(learn):
     res = {}
     for cb in learn.cbs:
         if _has_state(cb): res[cb.name] = cb.state_dict()
-        elif isinstance(cb, TrackerCallback): res[cb.name] = {'best': cb.best, **({'wait': cb.wait} if hasattr(cb, 'wait') else {})}
+        elif isinstance(cb, TrackerCallback):   # the best value; EarlyStopping's wait; SaveModelCallback's best file
+            res[cb.name] = {'best': cb.best, **({'wait': cb.wait} if hasattr(cb, 'wait') else {}),
+                            **({'file': vars(cb).get('best_file')} if isinstance(cb, SaveModelCallback) else {})}
         elif _is_wandb(cb): res[cb.name] = {k: getattr(cb, k) for k in _WANDB_COUNTERS}
         elif isinstance(cb, GradientAccumulation):   # between two steps: the count and the gradients summed so far
             res[cb.name] = {'count': cb.count, 'grads': [p.grad for p in learn.model.parameters()] if cb.count else []}
@@ -174,6 +176,7 @@ def _set_cb_states(learn, states):
         elif isinstance(cb, TrackerCallback):
             cb.best = d['best']
             if 'wait' in d: cb.wait = d['wait']
+            if 'file' in d: cb.best_file = d['file']
         elif isinstance(cb, GradientAccumulation):
             cb.count = d['count']
             ps = list(learn.model.parameters())
@@ -185,6 +188,11 @@ def _set_cb_states(learn, states):
 def _scheduler(learn):
     "The `ParamScheduler` of the running fit (`fit_one_cycle`, `fit_flat_cos`...), once it has started, or None."
     return next((cb for cb in learn.cbs if isinstance(cb, ParamScheduler) and hasattr(cb, 'hps')), None)
+
+def _opt_on_device(learn, sd):
+    "An optimizer `state_dict` loaded on the CPU, its tensors moved to the device of `learn`'s model."
+    dev = next(learn.model.parameters()).device
+    return {'hypers': sd['hypers'], 'state': [{k: v.to(dev) if isinstance(v, torch.Tensor) else v for k, v in s.items()} for s in sd['state']]}
 
 def learner_state(learn:Learner, # the Learner, in or after `fit`
                  ) -> dict:
@@ -209,9 +217,7 @@ def load_learner_state(learn:Learner, # a Learner built as the one that was save
     if st['opt'] is not None:
         if learn.opt is None: learn.create_opt()
         learn.opt.freeze_to(st['frozen_idx'])
-        dev = next(learn.model.parameters()).device
-        learn.opt.load_state_dict({'hypers': st['opt']['hypers'], 'state': [
-            {k: v.to(dev) if isinstance(v, torch.Tensor) else v for k, v in s.items()} for s in st['opt']['state']]})
+        learn.opt.load_state_dict(_opt_on_device(learn, st['opt']))
     if st.get('scaler') and getattr(learn, 'scaler', None): learn.scaler.load_state_dict(st['scaler'])
     _set_cb_states(learn, st['cbs'])
     rec, r, sched = getattr(learn, 'recorder', None), st.get('recorder'), _scheduler(learn)
@@ -465,12 +471,105 @@ def folder_lock(path:Path, # the folder to hold; created if missing
         if _LOCKS.get(key, (None, None))[1] is token: del _LOCKS[key]; os.close(fd)   # closing releases the lock
 
 
+# %% ../nbs/06_checkpoint.ipynb #5a0e0b02
+_BEST_TMP = ('.best-*.pth.*.tmp', '.saved-*.pth.*.tmp')   # `atomic_file`'s temporary names of the files below
+
+def _safe(name): return str(name).replace('\\', '/').replace('/', '_')   # a file name, also for fname='sub/best'
+def _saved_name(name): return f'saved-{_safe(name)}.pth'   # `every_epoch` and `at_end` files, which fastai never reads
+
+def _best_name(fname, fit, epoch):
+    "The file of the best model `SaveModelCallback(fname=fname)` found in `epoch` of fit `fit`."
+    return f'best-{_safe(fname)}-{fit:02d}-{epoch:04d}.pth'
+
+def _best_pos(name):
+    "`(callback, (fit, epoch))` of a `_best_name`, or None for another file."
+    try: cb, fit, epoch = Path(name).stem.rsplit('-', 2); pos = int(fit), int(epoch)
+    except ValueError: return None
+    return (cb, pos) if cb.startswith('best-') else None
+
+def _save_model_cbs(learn): return [cb for cb in learn.cbs if isinstance(cb, SaveModelCallback)]
+
+def _bests(learn):
+    "The best-model files the `SaveModelCallback`s of `learn` record: what a checkpoint of it needs."
+    return [f for cb in _save_model_cbs(learn) if (f := vars(cb).get('best_file'))]
+
+def _drop_lost_bests(folder, pos):
+    "Delete the best-model files found at or after `(fit, epoch)` `pos` of the checkpoint resumed from: the killed run's."
+    for f in folder.glob('best-*.pth'):
+        if (p := _best_pos(f)) and p[1] >= tuple(pos): f.unlink(missing_ok=True)
+
+def _adopt(names, src, dst):
+    "Copy the files `names` from `src`, an earlier copy of the run folder resumed from, into the run folder `dst`."
+    if Path(src).resolve() == Path(dst).resolve(): return
+    for n in map(lambda n: Path(n).name, names):
+        if (src/n).exists():
+            with open(src/n, 'rb') as i, atomic_file(dst/n) as o: shutil.copyfileobj(i, o)
+
+def _prune_best(folder:Path, # a run folder, locked by this process, that `_prune` has just pruned
+                refs:dict, # checkpoint name -> the best files it records (`_bests` when it was written or loaded)
+               ):
+    "Delete the best-model files that no kept checkpoint records and that a newer recorded one replaced."
+    kept = {f.name for f in folder.glob('ckpt-*.pth') if _pos(f) is not None}
+    for k in set(refs) - kept: del refs[k]
+    if kept - set(refs): return   # a checkpoint of an earlier session, not resumed from: what it records is unknown
+    need, newest = {n for k in kept for n in refs[k]}, {}
+    for cb, p in filter(None, map(_best_pos, need)): newest[cb] = max(newest.get(cb, p), p)
+    for f in folder.glob('best-*.pth'):
+        cb, p = _best_pos(f) or (None, None)
+        if f.name not in need and cb in newest and p < newest[cb]: f.unlink(missing_ok=True)
+
+# %% ../nbs/06_checkpoint.ipynb #5a0e0b04
+def _checkpoint(cb):
+    "The `TimedCheckpoint` that pointed `cb` at its run folder (`cb.checkpoint`), while it is in the fit; else None."
+    ck = vars(cb).get('checkpoint')
+    return ck if ck is not None and ck in cb.learn.cbs else None
+
+def _write_model(cb, f):
+    "What fastai's `learn.save` writes (the state dict; the optimizer's too with `with_opt`), by `save_checkpoint` to `f`."
+    learn, sd = cb.learn, cb.learn.model.state_dict()
+    st = {'model': sd, 'opt': learn.opt.state_dict()} if cb.with_opt and learn.opt is not None else sd
+    cb.last_saved_path = save_checkpoint(_plain(st), f)   # fastai's loggers read it (W&B's `log_model`)
+    return f
+
+def _load_best(cb, ck):
+    "Load the best model `cb` records from the run folder of `ck`, checked, as fastai's `learn.load(fname, with_opt=...)`."
+    if cb.best_file is None:
+        if ck._trained:
+            warnings.warn(f"SaveModelCallback: no epoch of this fit improved {cb.monitor}; it ends with its last weights.")
+        return
+    f = ck.dir/Path(cb.best_file).name
+    try: st = load_checkpoint(f)
+    except CheckpointError as e:
+        raise CheckpointError(f"{e}. It is SaveModelCallback's best model ({cb.monitor} {cb.best:.6g}): restore it from a "
+                              "copy of the run folder, or train again in a new run folder.") from None
+    hasopt = isinstance(st, dict) and set(st) == {'model', 'opt'}
+    if cb.learn.opt is None: cb.learn.create_opt()
+    cb.learn.model.load_state_dict(st['model'] if hasopt else st)
+    if cb.with_opt and hasopt: cb.learn.opt.load_state_dict(_opt_on_device(cb.learn, st['opt']))
+
+@patch
+def _save(self:SaveModelCallback, name):
+    "fastai's `learn.save`; while a `TimedCheckpoint` is in the fit, `save_checkpoint` into its run folder."
+    ck = _checkpoint(self)
+    if ck is None: return self._orig__save(name)
+    if self.every_epoch: _write_model(self, ck.dir/_saved_name(name))
+    else: self.best_file = _write_model(self, ck.dir/_best_name(self.fname, ck.fit_idx, self.epoch)).name   # once written
+
+@patch
+def after_fit(self:SaveModelCallback, **kwargs):
+    "Load the best model; while a `TimedCheckpoint` is in the fit, the one its checkpoints record, from its run folder."
+    ck = _checkpoint(self)
+    if ck is None: return self._orig_after_fit(**kwargs)
+    if ck.stopped: return   # stopped for the session limit: the fit ends in the next session, which loads it then
+    if self.at_end: _write_model(self, ck.dir/_saved_name(self.fname))
+    elif not self.every_epoch: _load_best(self, ck)
+
 # %% ../nbs/06_checkpoint.ipynb #333dfdc6
 class TimedCheckpoint(Callback):
     "Save the full training state every `every` minutes, stop before the session limit, resume where it stopped."
     order,run_valid = 100,False  # after all of fastai's: a batch is complete (step, Recorder, schedulers) when it saves
     def __init__(self,
-        path:str|Path, # run folder (one per fold): checkpoints and status.json
+        path:str|Path, # run folder (one per fold): checkpoints, status.json, SaveModelCallback's best model
         every:float=30, # minutes between checkpoints; 0 saves after every batch
         keep:int=2, # newest checkpoints kept
         at_epoch_end:bool=True, # also save after every epoch
@@ -486,6 +585,7 @@ class TimedCheckpoint(Callback):
         self.fit_idx, self.total, self.saved, self.stopped = -1, None, None, None  # fit of the cell, its n_epoch, newest file, why it stopped
         self._thread, self._error = None, None   # the write in flight; `(file, exception)` of a failed one, to report
         self.fps, self._scheduled, self._good, self._held = [], set(), set(), None  # fingerprint of each fit; see `_prune`, `_lock`
+        self._refs = {}   # checkpoint name -> the best-model files it records (`_prune_best`)
 
     @property
     def dir(self) -> Path: return Path(self.path)
@@ -494,6 +594,8 @@ class TimedCheckpoint(Callback):
     def before_fit(self):
         self.run = not hasattr(self, 'lr_finder') and not hasattr(self, 'gather_preds')
         if not self.run: return
+        for cb in _save_model_cbs(self.learn):   # its files go in the run folder (see `SaveModelCallback` above)
+            cb.checkpoint, cb.best_file = self, None if cb.reset_on_fit else vars(cb).get('best_file')
         self.wait(); _remove_offset(self.learn)
         if self.stopped: self.learn.n_epoch = 0; return
         self._lock()
@@ -515,6 +617,7 @@ class TimedCheckpoint(Callback):
         self._resume, self._offset, self._trained = None, 0, False  # the state resumed, batches it skips, trained yet
         self._t_batch, self._t_valid, self._t_save = None, None, 0.  # seconds a batch, the validation, a save take
         self._last = self._tb = self._tv = time.time()               # last save; start of the batch, of the validation
+        for t in (t for pat in _BEST_TMP for t in self.dir.glob(pat)): t.unlink(missing_ok=True)   # killed best-model writes
         found = find_checkpoint(self.dir, default_search(self.dir) if self.search is None else self.search)
         if found: self._load(*found)
         if self.learn.n_epoch and self._no_time_for(0):
@@ -529,6 +632,9 @@ class TimedCheckpoint(Callback):
         load_learner_state(self.learn, st['learn'], weights_only=bool(diff))
         self.saved = Path(f); self._good.add(str(f))   # the newest intact checkpoint, until this session writes one
         if diff: return print(f"Loaded the weights of {f}; training starts over (the configuration differs).")
+        _drop_lost_bests(self.dir, (st['fit'], st['epoch']))                  # written after it, by the run that was killed
+        self._refs[Path(f).name] = bests = _bests(self.learn)                   # the best models it records...
+        _adopt(bests, Path(f).parent, self.dir)                                # ...from an earlier copy of the run too
         e, k = st['epoch'], st['iter']
         if st['complete'] or e >= self.total:
             self.learn.n_epoch = 0
@@ -583,7 +689,9 @@ class TimedCheckpoint(Callback):
             if self._trained: self._save(complete=True)
             self.wait(); self._report_error()
             self._status('done')
-        finally: self.wait(); self._unlock()
+        finally:
+            self.wait(); self._unlock()
+            for cb in _save_model_cbs(self.learn): cb.checkpoint = None   # fastai's own again in fits without this callback
 
     # the run folder's lock, for the length of a fit
     def _lock(self): self._held = ExitStack(); self._held.enter_context(folder_lock(self.dir))
@@ -604,9 +712,11 @@ class TimedCheckpoint(Callback):
               'pct_train': float(self.pct_train), 'train_iter': int(self.train_iter), 'fp': self.fp, 'fps': self.fps,
               'rng': _plain(rng_states()), 'learn': learner_state(self.learn), 'wandb': _wandb_id(), 'time': time.time()}
         f = self.dir/_ckpt_name(self.fit_idx, e, k)
+        self._refs[f.name] = _bests(self.learn)
         def write():
             try:
-                save_checkpoint(st, f); self.saved = f; _prune(self.dir, self.keep, f, self._good)
+                save_checkpoint(st, f); self.saved = f
+                _prune(self.dir, self.keep, f, self._good); _prune_best(self.dir, self._refs)
                 self._status('running', checkpoint=f.name)
             except Exception as ex: self._error = (f, ex)
             self._t_save = time.time() - t0

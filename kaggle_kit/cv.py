@@ -187,15 +187,22 @@ class RunFolder:
         return load_preds(f)
     def test(self, folds:list=None, # which finished folds; default all
             ) -> dict:
-        "Test predictions averaged over the finished folds (aligned by id)."
+        "Test predictions averaged over the finished folds (aligned by id); a class's column over the folds that trained it."
         if self.knn: raise ValueError(f"{self.path} is a metric-learning run: its test predictions are embeddings, which are matched, "
                                       "not averaged; use kaggle_kit.retrieval.knn_test(run) (or knn_submission(run))")
-        fs = [self.fold_dir(k)/'test.npz' for k in self.folds if folds is None or k in folds]
-        if not (fs := [f for f in fs if f.exists()]): return {}
+        ks = [k for k in self.folds if (folds is None or k in folds) and (self.fold_dir(k)/'test.npz').exists()]
+        if not (fs := [self.fold_dir(k)/'test.npz' for k in ks]): return {}
         ps = [load_preds(f) for f in fs]
         for f, p in zip(fs[1:], ps[1:]):
             if not np.array_equal(p['ids'], ps[0]['ids']): raise ValueError(f"{f}: test ids differ from {fs[0]}")
-        return {'ids': ps[0]['ids'], 'preds': np.mean([p['preds'] for p in ps], axis=0), 'n_folds': len(fs)}
+        # open-set folds hold some classes out of a fold's training: that model's column for them is untrained noise,
+        # and averaging it in would halve the score of a class only the other folds know
+        preds, held = np.stack([p['preds'] for p in ps]), [self.done(k).get('untrained', []) for k in ks]
+        if not any(held): return {'ids': ps[0]['ids'], 'preds': preds.mean(0), 'n_folds': len(fs)}
+        w = np.ones(preds.shape[::2], np.float32)   # (fold, class)
+        for i, h in enumerate(held): w[i, h] = 0
+        w[:, w.sum(0) == 0] = 1   # a class no fold trained: the plain mean
+        return {'ids': ps[0]['ids'], 'preds': (preds * w[:, None]).sum(0) / w.sum(0), 'n_folds': len(fs)}
     def report(self, folds:list=None, # which finished folds; default all
                metric=None, # the metric to score the OOF rows with; default: the one the folds were scored with (by name)
             ) -> pd.DataFrame:
@@ -501,9 +508,13 @@ def _finish_fold(run, learn, fold, df, predict, test_df, test_folder, fn_col, fo
         dl, gids = kn.gallery_dl(learn)
         gemb, gtargs = predict(learn, dl)   # the same `predict` (TTA) as the validation and test rows
         scores, gallery = kn.fold_scores(preds, targs, gemb, gtargs), (gids, gemb, gtargs)
-    run.save_fold(fold, learn.model.state_dict(), (ids, preds, targs), test, scores, _json_vocab(learn.dls), gallery)
+    vocab = _json_vocab(learn.dls)
+    if held := getattr(learn.dls, 'untrained', None): scores = {**scores, 'untrained': [vocab.index(_json_vocab_item(v)) for v in held]}
+    run.save_fold(fold, learn.model.state_dict(), (ids, preds, targs), test, scores, vocab, gallery)
 
 def _json_vocab(dls) -> list:
     "The classes of `dls` as JSON keeps them: ints and floats as numbers (`run.vocab.index(1)` works), the rest as text"
     v = getattr(dls, 'vocab', None)   # a regression's loaders have none
-    return [] if v is None else [o.item() if isinstance(o, np.generic) else o if isinstance(o, (int, float, str)) else str(o) for o in v]
+    return [] if v is None else [_json_vocab_item(o) for o in v]
+
+def _json_vocab_item(o): return o.item() if isinstance(o, np.generic) else o if isinstance(o, (int, float, str)) else str(o)

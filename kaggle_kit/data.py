@@ -529,6 +529,7 @@ def get_dls(df:pd.DataFrame, # one row per image, with a fold column; or a `Comp
         kwargs['dl_kwargs'] = [{'wgts': _row_wgts(wgts, df, items, n_trn, label_col, task)}, {}]
     dls = dblock.dataloaders(items, bs=bs, val_bs=val_bs, num_workers=num_workers, device=device, **kwargs)
     dls.fold = fold
+    dls.untrained = held   # classes with a column but no training row in this fold (open-set folds): `RunFolder.test` leaves them out
     return dls
 
 # %% ../nbs/02_data.ipynb #0d3ea976

@@ -251,7 +251,7 @@ def _takes_comp(handler):
     return deco
 
 # %% ../nbs/01_folds.ipynb #006358fd
-_UNSEEN = 0.2   # share of unseen classes in validation for an open set whose training has no new-label row
+_UNSEEN = 0.4   # share of unseen classes in validation for an open set whose training has no new-label row
 
 def _comp_strategy(target:str, label_col, group) -> str:
     "The strategy for a competition's target: stratified classes or bins, multilabel tags, groups kept whole"
