@@ -479,14 +479,15 @@ def run_cv(df:pd.DataFrame|Competition, # training rows with a fold column, or a
             if locked: run.clean()   # no other process writes here now: what a killed one left half written goes
         _on_rank0(start, grp)
         rank, world = _dist()
-        mine, stopped = folds[rank::world], None
+        mine, stopped, checked = folds[rank::world], None, False
         for fold in progress_bar(mine, leave=False) if len(mine) > 1 else mine:
             fdir = run.fold_dir(fold)
             if stopped or run.is_done(fold): continue   # not `break`: the bar of folds ends, and is cleared
             with _solo():
                 if seed is not None: seed_everything(seed + fold)
                 learn = learner_fn(fold)
-                if comp is None and test_df is not None: _check_test_files(learn.dls, test_df, test_folder)   # before the first fit
+                if comp is None and test_df is not None and not checked:   # before the first fit, once
+                    _check_test_files(learn.dls, test_df, test_folder); checked = True
                 try: fit_fn(learn, [TimedCheckpoint(fdir, config={**(config or {}), 'fold': fold}, **(ckpt_kwargs or {}))])
                 except SessionLimitReached as e: stopped = e; continue
                 _finish_fold(run, learn, fold, df, predict, test_df, test_folder, fn_col, fold_col, metric)
