@@ -300,8 +300,8 @@ def _kit_wheel(spec:str, out:Path, timeout:float, *pip_args) -> Path:
     return whl
 
 # %% ../nbs/10_cli.ipynb #b1a5e002
-def _choices(comp, arch, pretrained, size, epochs, bs, lr, tta, num_workers) -> dict:
-    "The baseline's settings: what was given, else what fits this machine and the competition"
+def _choices(arch, pretrained, size, epochs, bs, lr, tta, num_workers) -> dict:
+    "The baseline's settings: what was given, else what fits this machine"
     gpu = torch.cuda.is_available()
     c = dict(arch=arch or ('resnet18d' if gpu else 'test_resnet'), pretrained=pretrained, size=size or (224 if gpu else 64),
              epochs=epochs or (8 if gpu else 5), bs=bs or (64 if gpu else 32), tta=2 if tta is None else tta,
@@ -337,7 +337,7 @@ def baseline(path:str, # the competition folder, e.g. /kaggle/input/<slug>
     try: comp = Competition(path, **{k: v for k, v in dict(metric=metric, target=target, label_col=label_col, new_label=new_label).items() if v is not None})
     except (ValueError, FileNotFoundError) as e: raise CommandError(str(e)) from None
     comp = add_folds(comp, n_folds=n_folds, seed=seed)
-    c = _choices(comp, arch, pretrained, size, epochs, bs, lr, tta, num_workers)
+    c = _choices(arch, pretrained, size, epochs, bs, lr, tta, num_workers)
     print(f"baseline: {c['arch']} ({'pretrained' if pretrained else 'from ' + weights if weights else 'from scratch'}), {c['size']} px, "
           f"batch {c['bs']}, {c['epochs']} epochs, lr {c['lr']:g}, TTA {c['tta']} view(s), {c['num_workers']} workers on "
           f"{'the GPU' if torch.cuda.is_available() else 'the CPU'}; loss for a {comp.task!r} target; metric {comp.metric}\n"
