@@ -18,7 +18,9 @@ import os, sys, time, tempfile, argparse, statistics
 from pathlib import Path
 import torch, timm
 from fastai.vision.all import DataLoaders, Learner, CrossEntropyLossFlat, Adam
-from kaggle_kit.checkpoint import TimedCheckpoint, learner_state, load_checkpoint, save_checkpoint
+from kaggle_kit.checkpoint import TimedCheckpoint
+from kaggle_kit.state import learner_state
+from kaggle_kit.store import load_checkpoint, save_checkpoint
 from verdict import verdict
 
 p = argparse.ArgumentParser(); p.add_argument('--batches', type=int, default=40); p.add_argument('--every', type=float, default=0.25)

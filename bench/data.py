@@ -28,7 +28,9 @@ import numpy as np, pandas as pd
 import albumentations as A
 from fastcore.script import call_parse
 from fastai.vision.all import (DataBlock, ImageBlock, CategoryBlock, ColReader, IndexSplitter, Resize, FlipItem, TfmdDL)
-from kaggle_kit.data import get_dls, default_train_tfms, fold_items, ItemResize, _mix, _kept_rng
+from kaggle_kit.data import get_dls, fold_items
+from kaggle_kit.augment import default_train_tfms, ItemResize, mix_seed
+from kaggle_kit.env import kept_rng
 from kaggle_kit.datasets import make_whales
 from verdict import verdict
 
@@ -128,11 +130,11 @@ def main(rounds:int=15,  # interleaved measurement rounds per setting (median re
         item_rows.append(dict(size=size, **{k: round(v*1e6) for k, v in t.items()},
                               **{name: t[den]/t[num] for name, (num, den) in RATIOS.items()}))
     print(pd.DataFrame(item_rows).to_string(index=False, float_format='{:.3f}'.format))
-    # the seeding work itself, timed alone: per item `_mix` + `random.seed` + `np.random.seed`, per batch save/restore
+    # the seeding work itself, timed alone: per item `mix_seed` + `random.seed` + `np.random.seed`, per batch save/restore
     n = 20000
-    item = timeit.timeit(lambda: (random.seed(k := _mix(42, 3, 1234)), np.random.seed(k >> 32)), number=n)/n
+    item = timeit.timeit(lambda: (random.seed(k := mix_seed(42, 3, 1234)), np.random.seed(k >> 32)), number=n)/n
     def batch():
-        with _kept_rng(): pass
+        with kept_rng(): pass
     per = item + timeit.timeit(batch, number=2000)/2000/bs
     print(f"\nseeding work timed alone: {per*1e6:.1f} us per item = " +
           ', '.join(f"{per/t:.1%} of a kit_flip item at {s} px, {w} workers (CPU)" for (s, w), t in cpu_item.items()))

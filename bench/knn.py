@@ -2,7 +2,7 @@
 
 Measured side by side in one run, every method with the same thread count (`--threads`, default 2, set through
 `OMP_NUM_THREADS` before numpy, torch, scikit-learn and faiss load):
-- `kaggle_kit.retrieval.knn(query, gallery, k=100)`: blocks of 4096 queries x 4096 gallery rows, one matrix product
+- `kaggle_kit.knn.knn(query, gallery, k=100)`: blocks of 4096 queries x 4096 gallery rows, one matrix product
   each, a running top 100 per query updated only with the similarities above its current 100th.
 - scikit-learn's brute force, `NearestNeighbors(metric='cosine', algorithm='brute').fit(gallery).kneighbors(query)`:
   timed on the first `--sub` queries (default 3,000) and scaled to all of them, because all 30,000 take minutes.
@@ -39,7 +39,7 @@ def agree(np, Q, G, s1, i1, s2, i2, tol=1e-5):
 
 def main(queries=30_000, gallery=50_000, dim=512, k=100, sub=3_000, threads=2, reps=2, seed=0):
     import numpy as np, torch
-    from kaggle_kit.retrieval import knn
+    from kaggle_kit.knn import knn
     from verdict import verdict, rss, peak_rss, timed
     torch.set_num_threads(threads)
     rng = np.random.default_rng(seed)
@@ -71,7 +71,7 @@ def main(queries=30_000, gallery=50_000, dim=512, k=100, sub=3_000, threads=2, r
         n_f, bad_f = agree(np, Q, G, s, i, s_f, i_f)
 
     print(f'\n{"":52s}{"seconds":>10s}')
-    print(f'{"kaggle_kit.retrieval.knn":52s}{t_knn:10.2f}')
+    print(f'{"kaggle_kit.knn.knn":52s}{t_knn:10.2f}')
     print(f'{f"scikit-learn brute cosine (scaled from {sub:,} queries)":52s}{t_sk_all:10.2f}   knn {t_sk_all/t_knn:.1f}x faster')
     if faiss: print(f'{"faiss IndexFlatIP":52s}{t_f:10.2f}   knn/faiss time {t_knn/t_f:.2f}x')
     else: print('faiss IndexFlatIP: not installed, skipped (.venv/bin/pip install faiss-cpu)')

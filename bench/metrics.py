@@ -1,7 +1,7 @@
 """MAP@5 and a 50-point new_whale threshold search on a 100,000 x 5,000 float32 score matrix.
 
 Measured side by side in one run:
-- `kaggle_kit.metrics.find_threshold(scores, targs, thrs=50)`: one top-5 over the matrix, all 50 thresholds evaluated at
+- `kaggle_kit.ranking.find_threshold(scores, targs, thrs=50)`: one top-5 over the matrix, all 50 thresholds evaluated at
   once (its result also holds MAP@5 without thresholding); `map_at_k(scores, targs)` on its own; `thrs='all'` (exact).
 - a plain Python reference, per-row loops: `heapq.nlargest` for the top 5, then for MAP@5 and for each of the 50
   thresholds, new_whale inserted by hand and Kaggle's `apk` (benhamner/Metrics) per row. Timed on a subsample of rows
@@ -26,7 +26,7 @@ Reproduce: .venv/bin/python bench/metrics.py            (about a minute, needs ~
 import argparse, heapq
 import numpy as np, torch
 from kaggle_kit.data import IGNORE_IDX
-from kaggle_kit.metrics import find_threshold, map_at_k
+from kaggle_kit.ranking import find_threshold, map_at_k
 from verdict import verdict, rss, peak_rss, timed
 
 def apk(actual, predicted, k=10):

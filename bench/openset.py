@@ -38,9 +38,11 @@ def one(comp, run_dir, epochs, lr, arch, size, bs):
     "Train and predict every fold of `comp`; the numbers of one run"
     import numpy as np, pandas as pd, torch
     from kaggle_kit.models import competition_learner
-    from kaggle_kit.cv import run_cv, RunFolder
-    from kaggle_kit.infer import tta_preds, make_submission
-    from kaggle_kit.metrics import find_threshold, map_at_k
+    from kaggle_kit.cv import run_cv
+    from kaggle_kit.run import RunFolder
+    from kaggle_kit.infer import tta_preds
+    from kaggle_kit.submit import make_submission
+    from kaggle_kit.ranking import find_threshold, map_at_k
     from kaggle_kit.data import IGNORE_IDX
     trn1 = []
     def learner_fn(fold): return competition_learner(comp, fold, arch, size, bs)
@@ -79,7 +81,7 @@ def main(seeds=3, n_train=400, epochs=30, lr=1e-2, unseen=(0, 0.2, 0.4), default
          size=32, bs=32, quick=False, dir=None):
     import numpy as np, torch
     from pathlib import Path
-    from kaggle_kit.datasets import make_competition
+    from kaggle_kit.layouts import make_competition
     from kaggle_kit.competition import Competition
     from kaggle_kit.folds import add_folds
     from verdict import verdict

@@ -39,11 +39,12 @@ def train(out, epochs, threads):
     print(json.dumps(et.ts))
 
 def trainer_run(data, out, epochs, threads, watch):
+    from kaggle_kit.run import write_status, ckpt_files
     env = {**os.environ, 'KK_BENCH_DATA': str(data)}
     w = None
     if watch:
         out.mkdir(parents=True)
-        (out/'status.json').write_text('{"state": "running", "time": 0}')   # the watcher may start before the trainer
+        write_status(out, 'running', time=0)   # the watcher may start before the trainer
         w = subprocess.Popen([str(BIN/'kaggle-kit'), 'watch', str(out), '--learner', f'{HERE/"watch.py"}:make', '--poll', '0.2'],
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     r = subprocess.run([sys.executable, __file__, '--train', str(out), '--epochs', str(epochs), '--threads', str(threads)],
@@ -53,7 +54,7 @@ def trainer_run(data, out, epochs, threads, watch):
         log, _ = w.communicate(timeout=600)
         assert w.returncode == 0, log[-2000:]
         names = [json.loads(l)['checkpoint'] for l in (out/'watch.jsonl').read_text().splitlines()]
-        assert sorted(names) == sorted(f.name for f in out.glob('ckpt-*.pth')) and len(set(names)) == len(names), names
+        assert sorted(names) == sorted(f.name for f in ckpt_files(out)) and len(set(names)) == len(names), names
     return ts[1:]
 
 def main():

@@ -2,7 +2,8 @@
 
 Modules:
 
-- `kaggle_kit.data`: DataLoaders from a DataFrame and a fold, with albumentations, per-item deterministic augmentation, `new_whale` handling, oversampling and image checks."""
+- `kaggle_kit.augment`: Image augmentation for fastai loaders: a resize whose size can change between epochs, albumentations as a fastai transform whose draws are not correlated, a default pipeline without black corners, and a grid to look at the draws.
+- `kaggle_kit.data`: DataLoaders from a DataFrame and a fold, with albumentations, per-item deterministic augmentation, `new_whale` handling and oversampling."""
 
 __version__ = "0.1.0"
 

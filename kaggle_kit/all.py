@@ -14,15 +14,24 @@ from fastai.vision.all import *
 from .env import *
 from .competition import *
 from .folds import *
+from .images import *
+from .losses import *
+from .augment import *
 from .data import *
+from .ranking import *
 from .metrics import *
 from .models import *
+from .weights import *
 from .resize import *
 from .checkpoint import *
+from .run import *
 from .cv import *
 from .infer import *
+from .submit import *
 from .datasets import *
+from .layouts import *
 from .train import *
 from .embed import embedding_learner                                       # metric learning: what a notebook calls;
-from .retrieval import knn_oof, knn_test, knn_submission, share_threshold  # the pieces stay in their modules
+from .retrieval import knn_oof, knn_test, knn_submission                   # the pieces stay in their modules
+from .knn import share_threshold
 __all__ = [o for o in dir() if not o.startswith('_')]  # re-export everything imported above

@@ -6,317 +6,25 @@ Docs: https://kaggle-kit.github.io/kaggle-kit/checkpoint.html.md"""
 
 # %% ../nbs/06_checkpoint.ipynb #0ebf1484
 from __future__ import annotations
-import os, sys, json, time, random, hashlib, pickle, warnings, threading, glob, errno, shutil, functools
-from contextlib import contextmanager, ExitStack
-try: import fcntl
-except ImportError: fcntl = None   # Windows: `folder_lock` runs unlocked
+import sys, time, warnings, threading, glob, shutil
+from contextlib import ExitStack
 from pathlib import Path
-import numpy as np, torch
 from fastcore.basics import store_attr, patch
 from fastai.callback.core import Callback, CancelFitException
-from fastai.callback.tracker import TrackerCallback
-from fastai.callback.schedule import ParamScheduler
-from fastai.callback.training import GradientAccumulation
-from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback
-from fastai.callback.mixup import MixHandler
-from fastai.callback.fp16 import MixedPrecision
+from fastai.callback.tracker import TrackerCallback, SaveModelCallback
 from fastai.learner import Learner
 from .env import SessionClock, get_paths, atomic_file
-from .env import atomic_write   # re-exported for now: `from kaggle_kit.checkpoint import atomic_write` still works
+from .store import CheckpointError, save_checkpoint, load_checkpoint, verify_checkpoint, plain_data
+from .run import (ckpt_name, ckpt_pos, ckpt_files, CKPT_GLOB, BEST_GLOB, BEST_TMP, best_pos, write_status,
+                            read_status, folder_lock)
+from . import savemodel   # its patches: `SaveModelCallback` writes in the run folder of a `TimedCheckpoint` fit
+from .state import (rng_states, set_rng_states, learner_state, load_learner_state, running_scheduler,
+                              opt_state_on_device, unsaved_state, fingerprint, fingerprint_diff)
 
 # %% auto #0
 __all__ = ['SessionLimitReached', 'TimedCheckpoint', 'resume_wandb']
 
-# %% ../nbs/06_checkpoint.ipynb #1bb6fde4
-_FOOTER = b'KAGGLEKIT-CKPT-1'
-
-class CheckpointError(ValueError):
-    "A checkpoint file that cannot be used: truncated, corrupt, not plain data, or from another configuration."
-
-class _HashingWriter:
-    "A file wrapper that hashes what is written through it, so the checksum costs no extra pass or copy."
-    def __init__(self, f): self.f, self.h, self.error = f, hashlib.sha256(), None
-    def write(self, b):
-        self.h.update(b)
-        try: return self.f.write(b)
-        except OSError as e: self.error = e; raise   # torch reports it as `unexpected pos ...`: keep the cause
-    def flush(self): self.f.flush()
-
-def _disk_full(path):
-    "The error of a write that found the disk full, naming the folder and its free space."
-    folder = Path(path).absolute().parent
-    try: free = f"{shutil.disk_usage(folder).free/2**20:.1f} MB free"
-    except OSError: free = "free space unknown"
-    return OSError(errno.ENOSPC, f"disk full: cannot write {Path(path).name} in {folder} ({free}); "
-                   "free some space (older runs, outputs) or use a run folder on another disk")
-
-def save_checkpoint(state:dict, # plain data (`_plain`): tensors, numbers, strings, lists and dicts
-                    path:Path, # the file to (re)place
-                   ) -> Path:
-    "`torch.save` `state` to `path` with a SHA-256 footer, atomically (see `kaggle_kit.env.atomic_file`)."
-    w = None
-    try:
-        with atomic_file(path) as f:
-            w = _HashingWriter(f)
-            torch.save(state, w)
-            f.write(_FOOTER + w.h.digest())
-    except Exception as e:
-        err = e if isinstance(e, OSError) else getattr(w, 'error', None)   # the OSError under torch's RuntimeError
-        if err is not None and err.errno == errno.ENOSPC: raise _disk_full(path) from None
-        if err is not None and err is not e: raise err from None
-        raise
-    return Path(path)
-
-# %% ../nbs/06_checkpoint.ipynb #b4e8744f
-def _verify(path, out):
-    "Check `path`'s footer and checksum; put the problem (or None) in `out`."
-    n = len(_FOOTER) + 32
-    try:
-        size = path.stat().st_size
-        with open(path, 'rb') as f:
-            if size < n: out.append('truncated or not a kaggle-kit checkpoint (no checksum footer)'); return
-            f.seek(size - n); foot = f.read(n)
-            if foot[:-32] != _FOOTER: out.append('truncated or not a kaggle-kit checkpoint (no checksum footer)'); return
-            f.seek(0); h, left = hashlib.sha256(), size - n
-            while left > 0:
-                b = f.read(min(left, 1 << 23)); h.update(b); left -= len(b)
-                if not b: break
-        out.append(None if h.digest() == foot[-32:] else 'checksum mismatch, the file is corrupt')
-    except OSError as e: out.append(f'cannot read it ({e})')
-
-def _why(e):
-    "The line of torch's weights_only error that names what was refused."
-    lines = [l.strip() for l in str(e).splitlines() if 'Unsupported' in l or 'global' in l.lower()]
-    return lines[0] if lines else str(e).splitlines()[0]
-
-def load_checkpoint(path:Path, # a file written by `save_checkpoint`
-                   ) -> dict:
-    "Verify the footer of `path` and load it with `weights_only=True`; raise `CheckpointError` otherwise."
-    path, problem = Path(path), []
-    t = threading.Thread(target=_verify, args=(path, problem)); t.start()   # hash while torch reads: both release the GIL
-    try: st, err = torch.load(path, map_location='cpu', weights_only=True), None
-    except Exception as e: st, err = None, e
-    t.join()
-    if problem[0]: raise CheckpointError(f"{path}: {problem[0]}")
-    if isinstance(err, pickle.UnpicklingError):
-        raise CheckpointError(f"{path}: refused: it holds Python objects that a plain checkpoint never has "
-                              f"(loading it could run code): {_why(err)}") from None
-    if err is not None: raise CheckpointError(f"{path}: cannot load it ({err})") from None
-    return st
-
-# %% ../nbs/06_checkpoint.ipynb #4c59a2fa
-def _plain(o):
-    "A deep copy of `o` made of tensors (on the CPU), numbers, strings, lists and dicts."
-    if isinstance(o, torch.Tensor): return o.detach().as_subclass(torch.Tensor).to('cpu', copy=True)  # no fastai TensorBase
-    if isinstance(o, np.ndarray): return torch.from_numpy(o.copy())
-    if isinstance(o, np.generic): return o.item()
-    if isinstance(o, dict): return {k: _plain(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)) or type(o).__name__ == 'L': return [_plain(v) for v in o]
-    if o is None or isinstance(o, (bool, int, float, str)): return o
-    raise TypeError(f"cannot checkpoint a {type(o).__name__}: {o!r:.80}")
-
-def rng_states() -> dict:
-    "The global random states: Python, NumPy, torch CPU and every CUDA device."
-    st = random.getstate()
-    np_st = np.random.get_state()
-    return {'python': [st[0], list(st[1]), st[2]], 'numpy': [np_st[0], torch.from_numpy(np_st[1].astype(np.int64)), *np_st[2:]],
-            'torch': torch.get_rng_state(), 'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
-
-def set_rng_states(s:dict, # what `rng_states` returned (also after `_plain` and a save/load round trip)
-                  ):
-    "Restore the global random states saved by `rng_states`."
-    random.setstate((s['python'][0], tuple(s['python'][1]), s['python'][2]))
-    np.random.set_state((s['numpy'][0], s['numpy'][1].numpy().astype(np.uint32), *s['numpy'][2:]))
-    torch.set_rng_state(s['torch'])
-    if s['cuda'] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
-
-# %% ../nbs/06_checkpoint.ipynb #49faeb03
-_WANDB_COUNTERS = ('_wandb_step', '_wandb_epoch')   # private to fastai's WandbCallback: see the test below
-
-def _has_state(cb):
-    "Does `cb`'s own class define `state_dict`? (`hasattr` is no test: a Callback delegates to the Learner and its model.)"
-    return callable(getattr(type(cb), 'state_dict', None)) and callable(getattr(type(cb), 'load_state_dict', None))
-
-def _is_wandb(cb):
-    "Is `cb` fastai's `WandbCallback`? Looked up in `sys.modules`: no W&B callback can exist before its module is imported."
-    wcb = getattr(sys.modules.get('fastai.callback.wandb'), 'WandbCallback', None)
-    return wcb is not None and isinstance(cb, wcb) and hasattr(cb, _WANDB_COUNTERS[0])
-
-_SAVED = (TrackerCallback, GradientAccumulation, MixedPrecision, MixHandler, ParamScheduler)   # their state: see below
-
-def _unsaved_state(learn) -> list:
-    """Callbacks that hold tensors or modules no checkpoint would capture (no `state_dict`, not one `_cb_states` knows):
-    `[(class name, [attributes])]`. A resume would go on without them, e.g. a third-party EMA's shadow model."""
-    res = []
-    for cb in learn.cbs:
-        if _has_state(cb) or _is_wandb(cb) or isinstance(cb, _SAVED): continue
-        attrs = [k for k, v in vars(cb).items() if k != 'learn' and isinstance(v, (torch.Tensor, torch.nn.Module))]
-        if attrs: res.append((type(cb).__name__, attrs))
-    return res
-
-def _cb_states(learn):
-    "The state of `learn`'s callbacks that changes during training, by callback name."
-    res = {}
-    for cb in learn.cbs:
-        if _has_state(cb): res[cb.name] = cb.state_dict()
-        elif isinstance(cb, TrackerCallback):   # the best value; EarlyStopping's wait; SaveModelCallback's best file
-            res[cb.name] = {'best': cb.best, **({'wait': cb.wait} if hasattr(cb, 'wait') else {}),
-                            **({'file': vars(cb).get('best_file')} if isinstance(cb, SaveModelCallback) else {})}
-        elif _is_wandb(cb): res[cb.name] = {k: getattr(cb, k) for k in _WANDB_COUNTERS}
-        elif isinstance(cb, GradientAccumulation):   # between two steps: the count and the gradients summed so far
-            res[cb.name] = {'count': cb.count, 'grads': [p.grad for p in learn.model.parameters()] if cb.count else []}
-    return res
-
-def _set_cb_states(learn, states):
-    "Put back what `_cb_states` returned, into the callbacks of the same names."
-    for cb in learn.cbs:
-        d = states.get(cb.name)
-        if d is None: continue
-        if _has_state(cb): cb.load_state_dict(d)
-        elif isinstance(cb, TrackerCallback):
-            cb.best = d['best']
-            if 'wait' in d: cb.wait = d['wait']
-            if 'file' in d: cb.best_file = d['file']
-        elif isinstance(cb, GradientAccumulation):
-            cb.count = d['count']
-            ps = list(learn.model.parameters())
-            for p, g in zip(ps, d['grads'] or [None]*len(ps)): p.grad = None if g is None else g.to(p.device)
-        else:
-            for k, v in d.items(): setattr(cb, k, v)
-
-# %% ../nbs/06_checkpoint.ipynb #52111235
-def _scheduler(learn):
-    "The `ParamScheduler` of the running fit (`fit_one_cycle`, `fit_flat_cos`...), once it has started, or None."
-    return next((cb for cb in learn.cbs if isinstance(cb, ParamScheduler) and hasattr(cb, 'hps')), None)
-
-def _opt_on_device(learn, sd):
-    "An optimizer `state_dict` loaded on the CPU, its tensors moved to the device of `learn`'s model."
-    dev = next(learn.model.parameters()).device
-    return {'hypers': sd['hypers'], 'state': [{k: v.to(dev) if isinstance(v, torch.Tensor) else v for k, v in s.items()} for s in sd['state']]}
-
-def learner_state(learn:Learner, # the Learner, in or after `fit`
-                 ) -> dict:
-    "A plain-data snapshot of `learn`'s training state: model, optimizer, recorder, callbacks, scaler."
-    rec, sched = getattr(learn, 'recorder', None), _scheduler(learn)
-    st = {'model': learn.model.state_dict(), 'opt': learn.opt.state_dict() if learn.opt is not None else None,
-          'frozen_idx': getattr(learn.opt, 'frozen_idx', 0) if learn.opt is not None else 0,
-          'cbs': _cb_states(learn), 'scaler': learn.scaler.state_dict() if getattr(learn, 'scaler', None) else None}
-    if rec is not None:
-        st['recorder'] = {'lrs': rec.lrs, 'iters': rec.iters, 'losses': rec.losses, 'values': rec.values,
-                          'smooth': [rec.smooth_loss.count, rec.smooth_loss.val],
-                          'hps': sched.hps if sched is not None else getattr(rec, 'hps', {})}
-    return _plain(st)
-
-def load_learner_state(learn:Learner, # a Learner built as the one that was saved
-                       st:dict, # what `learner_state` returned
-                       weights_only:bool=False, # load the model's weights only, not where training stood
-                      ):
-    "Put a `learner_state` back into `learn`."
-    learn.model.load_state_dict(st['model'])
-    if weights_only: return
-    if st['opt'] is not None:
-        if learn.opt is None: learn.create_opt()
-        learn.opt.freeze_to(st['frozen_idx'])
-        learn.opt.load_state_dict(_opt_on_device(learn, st['opt']))
-    if st.get('scaler') and getattr(learn, 'scaler', None): learn.scaler.load_state_dict(st['scaler'])
-    _set_cb_states(learn, st['cbs'])
-    rec, r, sched = getattr(learn, 'recorder', None), st.get('recorder'), _scheduler(learn)
-    if rec is not None and r is not None:
-        rec.lrs, rec.iters, rec.losses, rec.values = list(r['lrs']), list(r['iters']), list(r['losses']), [list(v) for v in r['values']]
-        rec.smooth_loss.count, rec.smooth_loss.val = r['smooth']
-        if sched is not None and r.get('hps'): sched.hps = {k: list(v) for k, v in r['hps'].items()}
-
-# %% ../nbs/06_checkpoint.ipynb #1ed21bd9
-def _num(v):
-    "`v` rounded to 6 significant digits when it is a number: a fingerprint compares settings, not float noise."
-    if v is None or isinstance(v, (bool, str)): return v
-    try: return float(f'{float(v):.6g}')
-    except (TypeError, ValueError): return repr(v)
-
-def _describe(f):
-    "A function's name with what a `partial` fixes: `Adam(mom=0.9)`."
-    if isinstance(f, functools.partial):
-        return f"{_describe(f.func)}({', '.join([*map(repr, f.args), *(f'{k}={v!r}' for k, v in f.keywords.items())])})"
-    return getattr(f, '__qualname__', type(f).__qualname__)
-
-def _sched_values(sched, n=21):
-    "Each hyper-parameter a `ParamScheduler` sets, as its values (per parameter group) at `n` points of the fit."
-    return {f'sched.{k}': [[_num(v) for v in np.ravel(np.asarray(f(float(p)), dtype=float))] for p in np.linspace(0, 1, n)]
-            for k, f in sched.scheds.items()}
-
-def _pipeline_sizes(dls):
-    "The sizes the data pipeline's transforms give, as `'<loader>.<Transform>=<size>'`."
-    res = []
-    for nm in ('train', 'valid'):
-        for p in ('after_item', 'before_batch', 'after_batch'):
-            for t in getattr(getattr(getattr(dls, nm, None), p, None), 'fs', []):
-                s = getattr(t, 'size', None)
-                if s is not None and not callable(s): res.append(f"{nm}.{type(t).__name__}={tuple(s) if isinstance(s, (list, tuple)) else s}")
-    return res
-
-_RECIPES = [   # fastai's callbacks whose settings change what a fit trains: (class, its settings)
-    (GradientAccumulation, lambda cb: {'n_acc': cb.n_acc}),
-    (MixHandler, lambda cb: {'alpha': _num(cb.distrib.concentration1)}),   # MixUp, CutMix
-    (MixedPrecision, lambda cb: {'amp_mode': str(cb.amp_mode)}),
-    (EarlyStoppingCallback, lambda cb: {'monitor': cb.monitor, 'min_delta': _num(cb.min_delta), 'patience': cb.patience}),
-    (SaveModelCallback, lambda cb: {'monitor': cb.monitor, 'min_delta': _num(cb.min_delta), 'fname': str(cb.fname),
-                                    'every_epoch': cb.every_epoch, 'at_end': cb.at_end})]
-
-def _recipes(learn):
-    "The training callbacks' settings, as `cbs.<name>`: the kit's own say theirs (`settings`), fastai's are read."
-    res = {}
-    for cb in learn.cbs:
-        if callable(getattr(type(cb), 'settings', None)): res[f'cbs.{cb.name}'] = cb.settings()
-        else:
-            get = next((f for t, f in _RECIPES if isinstance(cb, t)), None)
-            if get: res[f'cbs.{cb.name}'] = get(cb)
-    return res
-
-def fingerprint(learn:Learner, # the Learner about to train
-                config:dict=None, # what else defines the run (fold, size...): keys become `config.<key>`
-                training:bool=False, # in `before_fit`: add the optimizer, the schedule and `n_epoch`
-                scheduled:set=(), # hyper-parameters a scheduler set in an earlier fit: their start values are left out
-               ) -> dict:
-    "What identifies a training run: model structure, classes, data and transform sizes, batch size, `config`, and how it trains."
-    shapes = ';'.join(f'{k}:{tuple(v.shape)}' for k, v in learn.model.state_dict().items())
-    dls = learn.dls
-    fp = {'model': type(learn.model).__name__, 'params': hashlib.sha256(shapes.encode()).hexdigest()[:16],
-          'vocab': [str(v) for v in (getattr(dls, 'vocab', None) or [])],
-          'n_train': len(dls.train.dataset) if hasattr(dls.train, 'dataset') else None,
-          'n_valid': len(dls.valid.dataset) if hasattr(dls.valid, 'dataset') else None, 'bs': dls.train.bs,
-          'sizes': _pipeline_sizes(dls)}
-    if training:
-        sched = _scheduler(learn)   # its `before_fit` (order 60) has run: `hps` is set
-        skip = {*scheduled, *(sched.scheds if sched else ())} - {'lr'}   # `fit` sets lr; the others, a schedule left
-        fp.update(n_epoch=learn.n_epoch, opt_func=_describe(learn.opt_func), frozen=getattr(learn.opt, 'frozen_idx', 0),
-                  hypers=[{k: _num(v) for k, v in h.items() if k not in skip} for h in learn.opt.hypers],
-                  **(_sched_values(sched) if sched else {}), **_recipes(learn))
-    return _plain({**fp, **{f'config.{k}': v for k, v in (config or {}).items()}})
-
-def _show(a, b):
-    "`a` and `b` for a message: long lists of the same length by their first difference."
-    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b) and len(a) > 8:
-        i = next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)
-        return f"{a[i]!r} at item {i} of {len(a)}", repr(b[i])
-    show = lambda v: (f'{len(v)} items' if isinstance(v, list) and len(v) > 8 else repr(v))
-    return show(a), show(b)
-
-def fingerprint_diff(saved:dict, # the fingerprint stored in a checkpoint
-                     current:dict, # the fingerprint of the run now
-                    ) -> list:
-    "Human-readable differences between two fingerprints."
-    return ["{}: checkpoint has {}, now {}".format(k, *_show(saved.get(k), current.get(k)))
-            for k in sorted(saved.keys() | current.keys()) if saved.get(k) != current.get(k)]
-
-
 # %% ../nbs/06_checkpoint.ipynb #3e9f8132
-def _ckpt_name(fit, epoch, batch): return f'ckpt-{fit:02d}-{epoch:04d}-{batch:06d}.pth'
-
-def _pos(p:Path):
-    "`(fit, epoch, batch)` of a checkpoint file, from its name; None for another file."
-    try: return tuple(int(x) for x in Path(p).stem.split('-')[1:4])
-    except ValueError: return None
-
 def _run_name(path:Path, working:Path) -> Path:
     "What names a run wherever it is copied: its path inside `working`, else its last two parts (`<run>/fold_<k>`)."
     try: return path.relative_to(working)
@@ -342,27 +50,11 @@ def find_checkpoint(path:Path, # the run folder
                     search:list=(), # more folders holding checkpoints of the same run (`default_search`)
                    ) -> tuple|None:
     "`(file, state)` of the furthest valid checkpoint in `path` and the `search` folders, or None."
-    files = [f for d in [path, *search] for f in Path(d).glob('ckpt-*.pth') if _pos(f) is not None]
-    for f in sorted(files, key=lambda f: (_pos(f), Path(f).parent == Path(path)), reverse=True):
+    files = [f for d in [path, *search] for f in ckpt_files(d)]
+    for f in sorted(files, key=lambda f: (ckpt_pos(f), Path(f).parent == Path(path)), reverse=True):
         try: return f, load_checkpoint(f)
         except CheckpointError as e: warnings.warn(f"Skipping a bad checkpoint: {e}")
     return None
-
-# %% ../nbs/06_checkpoint.ipynb #d503f850
-def write_status(folder:str|Path, # an existing run folder
-                 state:str, # 'running', 'stopped' or 'done'
-                 **kw, # more JSON-serializable keys: position, reason, message, results...
-                ) -> Path:
-    "Replace `folder/'status.json'` with `{'state': state, 'time': time.time(), **kw}`, atomically."
-    return atomic_write(Path(folder)/'status.json', json.dumps({'state': state, 'time': time.time(), **kw}, indent=1).encode())
-
-def read_status(folder:str|Path, # a run folder
-               ) -> dict|None:
-    "What `write_status` last wrote in `folder`, or None when it wrote nothing there."
-    f = Path(folder)/'status.json'
-    try: return json.loads(f.read_text())
-    except FileNotFoundError: return None
-    except json.JSONDecodeError as e: raise ValueError(f"{f}: not a status file written by write_status ({e})") from None
 
 # %% ../nbs/06_checkpoint.ipynb #d4abcd66
 class SessionLimitReached(Exception):
@@ -384,21 +76,27 @@ class _EpochOffset(Callback):
 def _remove_offset(learn): learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, _EpochOffset)])
 
 # %% ../nbs/06_checkpoint.ipynb #72bc2e21
+_OLDER = {   # what the fingerprints of older checkpoint versions leave out
+    1: "the optimizer's settings, the schedule, the transform sizes, the loss, the sampler, the transforms, the model's "
+       "construction settings or which rows train",
+    2: "the loss, the sampler, the transforms, the model's construction settings or which rows train"}
+
 def _config_diff(f, st, fit, fp, weights_only):
     "How fit `fit` of checkpoint `f` (state `st`) differs from the run now (`fp`); raise `CheckpointError` unless only weights are wanted."
     if 'fps' in st: saved = st['fps'][fit]   # the fingerprint of each fit of its cell, up to its own
     else:   # version 1: one fingerprint, of its own fit, without the optimizer, the schedule or the transform sizes
         saved = {**st['fp'], **({'n_epoch': st['n_epoch']} if st['fit'] == fit else {})}
-        fp = {k: v for k, v in fp.items() if k in saved or k.startswith('config.')}
+    old = _OLDER.get(st.get('version', 1))
+    if old: fp = {k: v for k, v in fp.items() if k in saved or k.startswith('config.')}   # what it recorded is compared
     diff = fingerprint_diff(saved, fp)
     if diff and not weights_only:
         later = f" (fit {st['fit']} of its cell; this is fit {fit})" if st['fit'] != fit else ''
         raise CheckpointError(f"{f}{later} is from another configuration; refusing to resume from it:\n  " + '\n  '.join(diff)
                               + "\nUse another run folder for another configuration, or TimedCheckpoint(weights_only=True) "
                               "to start from its weights.")
-    if 'fps' not in st and not diff:
-        warnings.warn(f"{f} was written by an older kaggle-kit: it does not record the optimizer's settings, the schedule or "
-                      "the transform sizes, so a change of those cannot be detected. Resuming from it as before.")
+    if old and not diff:
+        warnings.warn(f"{f} was written by an older kaggle-kit: it does not record {old}, so a change of those cannot be "
+                      "detected. Resuming from it as before.")
     return diff
 
 def _stop_message(why, where, remaining, path, saved):
@@ -410,11 +108,7 @@ def _stop_message(why, where, remaining, path, saved):
             "session if need be, and training continues exactly from here.")
 
 # %% ../nbs/06_checkpoint.ipynb #df35af2c
-_TMP = ('.ckpt-*.pth*.tmp', '.status.json*.tmp')   # `atomic_file`'s temporary names, and the kit's older fixed ones
-
-def _problem(f):
-    "What is wrong with checkpoint file `f` (see `_verify`), or None."
-    out = []; _verify(Path(f), out); return out[0]
+_TMP = (f'.{CKPT_GLOB}*.tmp', '.status.json*.tmp')   # `atomic_file`'s temporary names, and the kit's older fixed ones
 
 def _aside(f, why):
     "Rename checkpoint `f` to `<name>.aside`, out of the way of the checkpoints kept, saying why."
@@ -427,16 +121,16 @@ def _prune(folder:Path, # a run folder, locked by this process (`folder_lock`)
            good:set=None, # paths (str) known to be valid; those found valid are added
           ):
     "Keep the `keep` furthest valid checkpoints, delete the others and the writes a killed process left."
-    fs = sorted((f for f in folder.glob('ckpt-*.pth') if _pos(f) is not None), key=_pos, reverse=True)
+    fs = ckpt_files(folder)
     good, n = set() if good is None else good, 0
     if new is not None: good.add(str(new))
     for f in fs:
-        if new is not None and _pos(f) > _pos(new):   # furthest, yet not resumed from: corrupt, or a replaced configuration
-            p = _problem(f)
+        if new is not None and ckpt_pos(f) > ckpt_pos(new):   # furthest, yet not resumed from: corrupt, or a replaced configuration
+            p = verify_checkpoint(f)
             _aside(f, f'it fails verification ({p})' if p else 'it is further than the checkpoint just written, '
                    'from a configuration this run replaced (weights_only=True)')
         elif keep > 0 and n >= keep: f.unlink(missing_ok=True)
-        elif new is not None and str(f) not in good and (p := _problem(f)): _aside(f, f'it fails verification ({p})')
+        elif new is not None and str(f) not in good and (p := verify_checkpoint(f)): _aside(f, f'it fails verification ({p})')
         else: good.add(str(f)); n += 1
     for t in (t for pat in _TMP for t in folder.glob(pat)): t.unlink(missing_ok=True)
 
@@ -445,58 +139,15 @@ def _wandb_id():
     run = getattr(sys.modules.get('wandb'), 'run', None)
     return run.id if run is not None else None
 
-# %% ../nbs/06_checkpoint.ipynb #a10c0f02
-_LOCKS = {}   # folder -> (fd, token) of the locks this process holds
-
-@contextmanager
-def folder_lock(path:Path, # the folder to hold; created if missing
-                what:str='run folder', # what the folder is, for the error message
-               ):
-    "Hold an exclusive lock on `path` against other processes while the block runs; `RuntimeError` if one holds it."
-    path = Path(path); path.mkdir(parents=True, exist_ok=True)
-    key, token = str(path.resolve()), object()
-    if fcntl is None: yield; return
-    if key in _LOCKS: fd = _LOCKS[key][0]   # this process holds it already: take it over
-    else:
-        fd = os.open(path/'.lock', os.O_RDWR|os.O_CREAT, 0o666)
-        try: fcntl.flock(fd, fcntl.LOCK_EX|fcntl.LOCK_NB)
-        except OSError:
-            pid = os.pread(fd, 32, 0).decode(errors='replace').strip() or 'unknown'; os.close(fd)
-            raise RuntimeError(f"The {what} {path} is in use by another process (PID {pid}); two runs in one folder "
-                               "would overwrite each other's files. Wait for it to end or stop it, or use another folder.") from None
-        os.ftruncate(fd, 0); os.pwrite(fd, f'{os.getpid()}\n'.encode(), 0)
-    _LOCKS[key] = (fd, token)
-    try: yield
-    finally:
-        if _LOCKS.get(key, (None, None))[1] is token: del _LOCKS[key]; os.close(fd)   # closing releases the lock
-
-
 # %% ../nbs/06_checkpoint.ipynb #5a0e0b02
-_BEST_TMP = ('.best-*.pth.*.tmp', '.saved-*.pth.*.tmp')   # `atomic_file`'s temporary names of the files below
-
-def _safe(name): return str(name).replace('\\', '/').replace('/', '_')   # a file name, also for fname='sub/best'
-def _saved_name(name): return f'saved-{_safe(name)}.pth'   # `every_epoch` and `at_end` files, which fastai never reads
-
-def _best_name(fname, fit, epoch):
-    "The file of the best model `SaveModelCallback(fname=fname)` found in `epoch` of fit `fit`."
-    return f'best-{_safe(fname)}-{fit:02d}-{epoch:04d}.pth'
-
-def _best_pos(name):
-    "`(callback, (fit, epoch))` of a `_best_name`, or None for another file."
-    try: cb, fit, epoch = Path(name).stem.rsplit('-', 2); pos = int(fit), int(epoch)
-    except ValueError: return None
-    return (cb, pos) if cb.startswith('best-') else None
-
-def _save_model_cbs(learn): return [cb for cb in learn.cbs if isinstance(cb, SaveModelCallback)]
-
 def _bests(learn):
-    "The best-model files the `SaveModelCallback`s of `learn` record: what a checkpoint of it needs."
-    return [f for cb in _save_model_cbs(learn) if (f := vars(cb).get('best_file'))]
+    "The files of the run folder that `learn`'s callbacks record (`run_files()`): what a checkpoint of it needs."
+    return [f for cb in learn.cbs if callable(getattr(type(cb), 'run_files', None)) for f in cb.run_files()]
 
 def _drop_lost_bests(folder, pos):
     "Delete the best-model files found at or after `(fit, epoch)` `pos` of the checkpoint resumed from: the killed run's."
-    for f in folder.glob('best-*.pth'):
-        if (p := _best_pos(f)) and p[1] >= tuple(pos): f.unlink(missing_ok=True)
+    for f in folder.glob(BEST_GLOB):
+        if (p := best_pos(f)) and p[1] >= tuple(pos): f.unlink(missing_ok=True)
 
 def _adopt(names, src, dst):
     "Copy the files `names` from `src`, an earlier copy of the run folder resumed from, into the run folder `dst`."
@@ -509,60 +160,52 @@ def _prune_best(folder:Path, # a run folder, locked by this process, that `_prun
                 refs:dict, # checkpoint name -> the best files it records (`_bests` when it was written or loaded)
                ):
     "Delete the best-model files that no kept checkpoint records and that a newer recorded one replaced."
-    kept = {f.name for f in folder.glob('ckpt-*.pth') if _pos(f) is not None}
+    kept = {f.name for f in ckpt_files(folder)}
     for k in set(refs) - kept: del refs[k]
     if kept - set(refs): return   # a checkpoint of an earlier session, not resumed from: what it records is unknown
     need, newest = {n for k in kept for n in refs[k]}, {}
-    for cb, p in filter(None, map(_best_pos, need)): newest[cb] = max(newest.get(cb, p), p)
-    for f in folder.glob('best-*.pth'):
-        cb, p = _best_pos(f) or (None, None)
+    for cb, p in filter(None, map(best_pos, need)): newest[cb] = max(newest.get(cb, p), p)
+    for f in folder.glob(BEST_GLOB):
+        cb, p = best_pos(f) or (None, None)
         if f.name not in need and cb in newest and p < newest[cb]: f.unlink(missing_ok=True)
 
-# %% ../nbs/06_checkpoint.ipynb #5a0e0b04
-def _checkpoint(cb):
-    "The `TimedCheckpoint` that pointed `cb` at its run folder (`cb.checkpoint`), while it is in the fit; else None."
-    ck = vars(cb).get('checkpoint')
-    return ck if ck is not None and ck in cb.learn.cbs else None
+# %% ../nbs/06_checkpoint.ipynb #5a0e0b11
+class _Writer:
+    "Writes one run folder's checkpoints in a background thread: one write in flight, a failed one reported, never raised."
+    def __init__(self, folder:Path, keep:int, background:bool):
+        self.dir, self.keep, self.background = Path(folder), keep, background
+        self.saved, self.t_save, self.error = None, 0., None   # newest intact checkpoint; seconds a save takes; `(file, exception)`
+        self._thread, self._good, self._refs = None, set(), {}  # the write in flight; see `_prune` and `_prune_best`
 
-def _write_model(cb, f):
-    "What fastai's `learn.save` writes (the state dict; the optimizer's too with `with_opt`), by `save_checkpoint` to `f`."
-    learn, sd = cb.learn, cb.learn.model.state_dict()
-    st = {'model': sd, 'opt': learn.opt.state_dict()} if cb.with_opt and learn.opt is not None else sd
-    cb.last_saved_path = save_checkpoint(_plain(st), f)   # fastai's loggers read it (W&B's `log_model`)
-    return f
+    def resumed(self, f:Path, bests:list=None):
+        "Checkpoint `f` was loaded (recording the run files `bests`; None: unknown): the newest intact one until a write."
+        self.saved = Path(f); self._good.add(str(f))
+        if bests is not None: self._refs[Path(f).name] = bests
 
-def _load_best(cb, ck):
-    "Load the best model `cb` records from the run folder of `ck`, checked, as fastai's `learn.load(fname, with_opt=...)`."
-    if cb.best_file is None:
-        if ck._trained:
-            warnings.warn(f"SaveModelCallback: no epoch of this fit improved {cb.monitor}; it ends with its last weights.")
-        return
-    f = ck.dir/Path(cb.best_file).name
-    try: st = load_checkpoint(f)
-    except CheckpointError as e:
-        raise CheckpointError(f"{e}. It is SaveModelCallback's best model ({cb.monitor} {cb.best:.6g}): restore it from a "
-                              "copy of the run folder, or train again in a new run folder.") from None
-    hasopt = isinstance(st, dict) and set(st) == {'model', 'opt'}
-    if cb.learn.opt is None: cb.learn.create_opt()
-    cb.learn.model.load_state_dict(st['model'] if hasopt else st)
-    if cb.with_opt and hasopt: cb.learn.opt.load_state_dict(_opt_on_device(cb.learn, st['opt']))
+    def write(self, st:dict, f:Path, bests:list, done):
+        "Write `st` to checkpoint `f` (it records the run files `bests`), prune, then call `done(f)`; in the background."
+        self.wait(); self.report()
+        t0 = time.time(); self._refs[f.name] = bests
+        def write():
+            try:
+                save_checkpoint(st, f); self.saved = f
+                _prune(self.dir, self.keep, f, self._good); _prune_best(self.dir, self._refs)
+                done(f)
+            except Exception as ex: self.error = (f, ex)
+            self.t_save = time.time() - t0
+        if self.background: self._thread = threading.Thread(target=write, daemon=False); self._thread.start()
+        else: write()
 
-@patch
-def _save(self:SaveModelCallback, name):
-    "fastai's `learn.save`; while a `TimedCheckpoint` is in the fit, `save_checkpoint` into its run folder."
-    ck = _checkpoint(self)
-    if ck is None: return self._orig__save(name)
-    if self.every_epoch: _write_model(self, ck.dir/_saved_name(name))
-    else: self.best_file = _write_model(self, ck.dir/_best_name(self.fname, ck.fit_idx, self.epoch)).name   # once written
+    def wait(self):
+        "Wait for the checkpoint being written, if any."
+        if self._thread is not None: self._thread.join(); self._thread = None
 
-@patch
-def after_fit(self:SaveModelCallback, **kwargs):
-    "Load the best model; while a `TimedCheckpoint` is in the fit, the one its checkpoints record, from its run folder."
-    ck = _checkpoint(self)
-    if ck is None: return self._orig_after_fit(**kwargs)
-    if ck.stopped: return   # stopped for the session limit: the fit ends in the next session, which loads it then
-    if self.at_end: _write_model(self, ck.dir/_saved_name(self.fname))
-    elif not self.every_epoch: _load_best(self, ck)
+    def report(self):
+        "Warn about the write that failed, if one did, naming the newest intact checkpoint."
+        if self.error is None: return
+        (f, ex), self.error = self.error, None
+        prev = f"the previous checkpoint {self.saved} is intact" if self.saved else "no earlier checkpoint of this run was written"
+        warnings.warn(f"Could not write checkpoint {f}: {ex}. {prev}; training goes on.")
 
 # %% ../nbs/06_checkpoint.ipynb #333dfdc6
 class TimedCheckpoint(Callback):
@@ -582,10 +225,11 @@ class TimedCheckpoint(Callback):
         background:bool=True, # serialize and write in a background thread (the snapshot is synchronous)
     ):
         store_attr(but='path'); self.path = str(path)   # a str: WandbCallback's config logging chokes on Path
-        self.fit_idx, self.total, self.saved, self.stopped = -1, None, None, None  # fit of the cell, its n_epoch, newest file, why it stopped
-        self._thread, self._error = None, None   # the write in flight; `(file, exception)` of a failed one, to report
-        self.fps, self._scheduled, self._good, self._held = [], set(), set(), None  # fingerprint of each fit; see `_prune`, `_lock`
-        self._refs = {}   # checkpoint name -> the best-model files it records (`_prune_best`)
+        self.fit_idx, self.total, self.stopped = -1, None, None   # fit of the cell, its n_epoch, why it stopped
+        self.fps, self._scheduled, self._held = [], set(), None    # fingerprint of each fit; scheduled hypers; see `_lock`
+        self.writer = _Writer(self.dir, keep, background)
+
+    saved = property(lambda self: self.writer.saved, doc="The newest intact checkpoint of the run, or None.")
 
     @property
     def dir(self) -> Path: return Path(self.path)
@@ -594,8 +238,6 @@ class TimedCheckpoint(Callback):
     def before_fit(self):
         self.run = not hasattr(self, 'lr_finder') and not hasattr(self, 'gather_preds')
         if not self.run: return
-        for cb in _save_model_cbs(self.learn):   # its files go in the run folder (see `SaveModelCallback` above)
-            cb.checkpoint, cb.best_file = self, None if cb.reset_on_fit else vars(cb).get('best_file')
         self.wait(); _remove_offset(self.learn)
         if self.stopped: self.learn.n_epoch = 0; return
         self._lock()
@@ -607,17 +249,17 @@ class TimedCheckpoint(Callback):
         if self.clock is None: self.clock = SessionClock()
         self.total, self.n_iter = self.n_epoch, len(self.dls.train)
         self.fp = fingerprint(self.learn, self.config, training=True, scheduled=self._scheduled)
-        if bad := _unsaved_state(self.learn):
+        if bad := unsaved_state(self.learn):
             raise CheckpointError("TimedCheckpoint cannot save the state of " + ', '.join(f"{n} ({', '.join(a)})" for n, a in bad)
                                   + ": a resume would go on without it. Give the callback state_dict() and load_state_dict(d), "
                                   "or train without it.")
         self.fps = [*self.fps[:self.fit_idx], self.fp]
-        self._scheduled |= set(getattr(_scheduler(self.learn), 'scheds', ()))
+        self._scheduled |= set(getattr(running_scheduler(self.learn), 'scheds', ()))
         self._exact = hasattr(self.dls.train, 'skip')               # the kit's DataLoaders can start an epoch at any batch
-        self._resume, self._offset, self._trained = None, 0, False  # the state resumed, batches it skips, trained yet
-        self._t_batch, self._t_valid, self._t_save = None, None, 0.  # seconds a batch, the validation, a save take
+        self._resume, self._offset, self.trained = None, 0, False  # the state resumed, batches it skips, trained yet
+        self._t_batch, self._t_valid, self.writer.t_save = None, None, 0.  # seconds a batch, the validation, a save take
         self._last = self._tb = self._tv = time.time()               # last save; start of the batch, of the validation
-        for t in (t for pat in _BEST_TMP for t in self.dir.glob(pat)): t.unlink(missing_ok=True)   # killed best-model writes
+        for t in (t for pat in BEST_TMP for t in self.dir.glob(pat)): t.unlink(missing_ok=True)   # killed best-model writes
         found = find_checkpoint(self.dir, default_search(self.dir) if self.search is None else self.search)
         if found: self._load(*found)
         if self.learn.n_epoch and self._no_time_for(0):
@@ -630,10 +272,11 @@ class TimedCheckpoint(Callback):
         diff = _config_diff(f, st, self.fit_idx, self.fp, self.weights_only)
         if st['fit'] > self.fit_idx and not diff: self.learn.n_epoch = 0; return  # a later fit of this cell has one: skip
         load_learner_state(self.learn, st['learn'], weights_only=bool(diff))
-        self.saved = Path(f); self._good.add(str(f))   # the newest intact checkpoint, until this session writes one
-        if diff: return print(f"Loaded the weights of {f}; training starts over (the configuration differs).")
+        if diff:
+            self.writer.resumed(f)
+            return print(f"Loaded the weights of {f}; training starts over (the configuration differs).")
         _drop_lost_bests(self.dir, (st['fit'], st['epoch']))                  # written after it, by the run that was killed
-        self._refs[Path(f).name] = bests = _bests(self.learn)                   # the best models it records...
+        self.writer.resumed(f, bests := _bests(self.learn))                    # the best models it records...
         _adopt(bests, Path(f).parent, self.dir)                                # ...from an earlier copy of the run too
         e, k = st['epoch'], st['iter']
         if st['complete'] or e >= self.total:
@@ -665,8 +308,8 @@ class TimedCheckpoint(Callback):
     def after_batch(self):
         now = time.time(); dt, self._tb = now - self._tb, now
         self._t_batch = dt if self._t_batch is None else 0.9*self._t_batch + 0.1*dt
-        self._trained = True
-        self._report_error()
+        self.trained = True
+        self.writer.report()
         if not self._exact: return
         last = self.iter + 1 == self.n_iter   # the validation comes after this batch
         if self._no_time_for(self._t_batch + (self._t_valid or self._t_batch*len(self.dls.valid)) * last):
@@ -674,7 +317,7 @@ class TimedCheckpoint(Callback):
         elif now - self._last >= self.every*60: self._save()
 
     def after_epoch(self):
-        if not self._trained: return
+        if not self.trained: return
         timed = time.time() - self._last >= self.every*60
         if self.at_epoch_end or (timed and not self._exact): self._save(epoch_end=True)
         if not self._exact and self.epoch + 1 < self.total and self._no_time_for(self._t_batch*self.n_iter + (self._t_valid or 0)):
@@ -686,12 +329,11 @@ class TimedCheckpoint(Callback):
         if self.total: self.learn.n_epoch = self.total  # as after a whole fit, even a skipped one
         try:
             if self.stopped: self.wait(); raise SessionLimitReached(self.stopped)
-            if self._trained: self._save(complete=True)
-            self.wait(); self._report_error()
+            if self.trained: self._save(complete=True)
+            self.wait(); self.writer.report()
             self._status('done')
         finally:
             self.wait(); self._unlock()
-            for cb in _save_model_cbs(self.learn): cb.checkpoint = None   # fastai's own again in fits without this callback
 
     # the run folder's lock, for the length of a fit
     def _lock(self): self._held = ExitStack(); self._held.enter_context(folder_lock(self.dir))
@@ -702,48 +344,32 @@ class TimedCheckpoint(Callback):
     # saving and stopping
     def _no_time_for(self, secs):
         "Would `secs` more seconds of training, a save and the margin overrun the session limit?"
-        return self.budget and self.clock.remaining < secs + self._t_save + self.margin*60
+        return self.budget and self.clock.remaining < secs + self.writer.t_save + self.margin*60
 
     def _save(self, epoch_end=False, complete=False):
-        self.wait(); self._report_error()
-        t0 = time.time()
+        self.wait(); self.writer.report()
         e, k = (self.total, 0) if complete else (self.epoch + 1, 0) if epoch_end else (self.epoch, self.iter + 1)
-        st = {'version': 2, 'fit': self.fit_idx, 'epoch': e, 'iter': k, 'n_epoch': self.total, 'complete': complete,
+        st = {'version': 3, 'fit': self.fit_idx, 'epoch': e, 'iter': k, 'n_epoch': self.total, 'complete': complete,
               'pct_train': float(self.pct_train), 'train_iter': int(self.train_iter), 'fp': self.fp, 'fps': self.fps,
-              'rng': _plain(rng_states()), 'learn': learner_state(self.learn), 'wandb': _wandb_id(), 'time': time.time()}
-        f = self.dir/_ckpt_name(self.fit_idx, e, k)
-        self._refs[f.name] = _bests(self.learn)
-        def write():
-            try:
-                save_checkpoint(st, f); self.saved = f
-                _prune(self.dir, self.keep, f, self._good); _prune_best(self.dir, self._refs)
-                self._status('running', checkpoint=f.name)
-            except Exception as ex: self._error = (f, ex)
-            self._t_save = time.time() - t0
+              'rng': plain_data(rng_states()), 'learn': learner_state(self.learn), 'wandb': _wandb_id(), 'time': time.time()}
+        self.writer.write(st, self.dir/ckpt_name(self.fit_idx, e, k), _bests(self.learn),
+                          lambda f: self._status('running', checkpoint=f.name))
         self._last = time.time()
-        if self.background: self._thread = threading.Thread(target=write, daemon=False); self._thread.start()
-        else: write()
 
     def wait(self):
         "Wait for the checkpoint being written, if any."
-        if self._thread is not None: self._thread.join(); self._thread = None
-
-    def _report_error(self):
-        if self._error is None: return
-        (f, ex), self._error = self._error, None
-        prev = f"the previous checkpoint {self.saved} is intact" if self.saved else "no earlier checkpoint of this run was written"
-        warnings.warn(f"Could not write checkpoint {f}: {ex}. {prev}; training goes on.")
+        self.writer.wait()
 
     def _status(self, state, **kw):
         "`write_status` with the position and the newest checkpoint; a failure is reported as a failed checkpoint is."
         pos = {'fit': self.fit_idx, 'epoch': getattr(self.learn, 'epoch', 0), 'n_epoch': self.total,
                'checkpoint': self.saved.name if self.saved else None, 'wandb': _wandb_id()}
         try: write_status(self.dir, state, **{**pos, **kw})
-        except OSError as ex: self._error = (self.dir/'status.json', ex)
+        except OSError as ex: self.writer.error = (self.dir/'status.json', ex)
 
     def _stop(self, why, epoch, batch):
         "End `fit` cleanly; training continues at `epoch` (from 0) after `batch` batches of it."
-        self.wait(); self._report_error()
+        self.wait(); self.writer.report()
         where = f"fit {self.fit_idx}, epoch {epoch+1}/{self.total}, batch {batch}/{self.n_iter}"
         self.stopped = _stop_message(why, where, self.clock.remaining, self.path, self.saved)
         self._status('stopped', reason=why, where=where, epoch=epoch, message=self.stopped)

@@ -12,19 +12,23 @@ import numpy as np, pandas as pd, torch
 from fastcore.script import anno_parser
 from packaging.requirements import Requirement
 import kaggle_kit
-from .env import seed_everything, SessionClock, get_paths
+from .env import SessionClock, get_paths
 from .competition import Competition
 from .folds import add_folds
 from .data import NEW_WHALE, IGNORE_IDX
-from .metrics import find_threshold, map_at_k, get_metric
+from .ranking import find_threshold, map_at_k
+from .metrics import get_metric
 from .models import competition_learner
 from .resize import ProgressiveResize
-from .checkpoint import SessionLimitReached, write_status
-from .cv import run_cv, RunFolder
-from .infer import topk_submission, save_submission, make_submission, tta_preds
+from .checkpoint import SessionLimitReached
+from .cv import run_cv
+from .run import RunFolder, write_status
+from .infer import tta_preds
+from .submit import topk_submission, save_submission, make_submission
 from .datasets import make_whales, make_flukes, whale_learner, whale_dls
 from .embed import embedding_learner
-from .retrieval import knn_oof, knn_test, knn_submission, knn_threshold
+from .retrieval import knn_oof, knn_test, knn_submission
+from .knn import knn_threshold
 
 # %% auto #0
 __all__ = ['DEFAULT_EXCLUDE', 'INSTALL_OFFLINE', 'demo', 'CommandError', 'is_excluded', 'bundle_reqs', 'bundle', 'baseline',
@@ -68,8 +72,7 @@ def demo(out:str=None, # run folder; default `demo_out` locally, `get_paths().pe
     methods = ['softmax', 'arcface'] if method == 'both' else [method]
 
     def learner_fn(m, lr):
-        def make(fold):   # the README's learner (`whale_learner` builds it), a DataLoader seed per fold
-            seed_everything(seed + fold)
+        def make(fold):   # the README's learner (`whale_learner` builds it), a DataLoader seed per fold; `run_cv` seeds the fold
             # full size from mid-training: the ramp ending at 75% (the callback's default) cost accuracy on these tiny images
             cbs = [ProgressiveResize(initial=0.5, end=0.5)] if resize else []
             kw = dict(seed=seed + fold, num_workers=num_workers, dls_kwargs=dict(device='cpu' if not torch.cuda.is_available() else None))
@@ -99,7 +102,8 @@ def demo(out:str=None, # run folder; default `demo_out` locally, `get_paths().pe
             if m != 'softmax': config.update(method=m, emb_dim=emb_dim)
             runs[m] = out if len(methods) == 1 else out/m
             rep = run_cv(df, learner_fn(m, mlr), fit_fn(m, mlr), runs[m], folds=range(n_folds), test_df=sample[['Image']],
-                         test_folder=folder/'test', predict=predict, ckpt_kwargs=dict(every=every, clock=clock, margin=margin), config=config)
+                         test_folder=folder/'test', predict=predict, ckpt_kwargs=dict(every=every, clock=clock, margin=margin), config=config,
+                         seed=seed)
             runs[m] = (runs[m], rep)
     except SessionLimitReached as e:
         write_status(out, 'stopped', reason='session limit', message=str(e))
@@ -357,7 +361,7 @@ def baseline(path:str, # the competition folder, e.g. /kaggle/input/<slug>
     clock = SessionClock(limit_h=budget/60) if budget else None
     out.mkdir(parents=True, exist_ok=True); write_status(out, 'running')
     try: rep = run_cv(comp, learner_fn, fit_fn, out, folds=range(train_folds or n_folds), predict=predict, config=config,
-                      ckpt_kwargs=dict(every=every, clock=clock, margin=5 if budget is None else min(5, budget/10)))
+                      seed=seed, ckpt_kwargs=dict(every=every, clock=clock, margin=5 if budget is None else min(5, budget/10)))
     except SessionLimitReached as e:
         write_status(out, 'stopped', reason='session limit', message=str(e)); print(f'\n{e}')
         return {'state': 'stopped'}
@@ -381,9 +385,9 @@ def watch(run:str, # a run folder of TimedCheckpoint (one fold's, e.g. runs/whal
           wandb_project:str=None, # also log each score to W&B (online with a key, else offline) in a run `<RUN's name>-watch`
          ):
     "Score each new checkpoint of RUN once, in this process, into RUN/watch.jsonl; stop when the run is done."
-    from kaggle_kit.watch import watch_run, load_factory, _check_run, LearnerMismatch
+    from kaggle_kit.watch import watch_run, load_factory, check_fold_dir, LearnerMismatch
     if not learner: raise CommandError("--learner is required: FILE.py:FUNCTION, a function that returns the fold's Learner")
-    try: _check_run(run); fn = load_factory(learner)
+    try: check_fold_dir(run); fn = load_factory(learner)
     except ValueError as e: raise CommandError(str(e)) from None
     wr = None
     if wandb_project:

@@ -6,10 +6,10 @@ Docs: https://kaggle-kit.github.io/kaggle-kit/competition.html.md"""
 
 # %% ../nbs/16_competition.ipynb #96272f35
 from __future__ import annotations
-import copy, os, re
+import copy, functools, inspect, os, re
 from pathlib import Path
 import numpy as np, pandas as pd
-from .env import get_paths, _some
+from .env import get_paths, some_items
 
 # %% auto #0
 __all__ = ['Competition']
@@ -76,7 +76,7 @@ def _label_col(df:pd.DataFrame, fn_col:str, sub_cols:list, sample:pd.DataFrame, 
         if set(sub_cols) <= set(cols): return list(sub_cols), f'the sample\'s columns {sub_cols} are training columns'
         for c in cols:   # one probability column per class of a label column (dog breeds)
             if set(map(str, pd.unique(df[c].dropna()))) == set(map(str, sub_cols)): return c, f'the sample has one column per value of {c!r}'
-        raise ValueError(f"the sample's columns {_some(sub_cols)} are neither training columns nor the values of one; pass label_col=")
+        raise ValueError(f"the sample's columns {some_items(sub_cols)} are neither training columns nor the values of one; pass label_col=")
     c = sub_cols[0]
     if c in cols: return c, f'the sample\'s value column {c!r} is a training column'
     # another name in the sample (Happywhale: `predictions`): the column whose values the sample's tokens use, else
@@ -148,9 +148,9 @@ def _table(path, x, what:str) -> pd.DataFrame:
 def _ids_as_str(df, fn_col, what):
     "`df` with its id column as text (ids like `0012` or `17` keep their spelling), checked to exist and be unique"
     if fn_col not in df.columns: raise ValueError(f"{what} has no column {fn_col!r} (fn_col); its columns are {list(df.columns)}: pass fn_col=")
-    if df[fn_col].isna().any(): raise ValueError(f"{what}: column {fn_col!r} is empty in rows {_some(np.flatnonzero(df[fn_col].isna()), 5, str)}")
+    if df[fn_col].isna().any(): raise ValueError(f"{what}: column {fn_col!r} is empty in rows {some_items(np.flatnonzero(df[fn_col].isna()), 5, str)}")
     df[fn_col] = df[fn_col].astype(str)
-    if (dup := df[fn_col].duplicated()).any(): raise ValueError(f"{what}: duplicate ids in column {fn_col!r}: {_some(df[fn_col][dup].unique())}")
+    if (dup := df[fn_col].duplicated()).any(): raise ValueError(f"{what}: duplicate ids in column {fn_col!r}: {some_items(df[fn_col][dup].unique())}")
     return df
 
 # %% ../nbs/16_competition.ipynb #e448f9b1
@@ -162,7 +162,7 @@ def _decide_images(path, df, sample, fn_col, folder, test_folder, suffix, why) -
         if given is not None: res.append((Path(given) if path is None or Path(given).is_absolute() else path/given, None)); continue
         d, sfx, hits = _find_images(dirs, ids, what)
         if d is None: raise FileNotFoundError(f"no folder under {path} holds the {what} images named by column {fn_col!r} (first ids: "
-                                              f"{_some(ids[:3])}), as they are or with an image extension; pass {'folder' if what == 'train' else 'test_folder'}= and suffix=")
+                                              f"{some_items(ids[:3])}), as they are or with an image extension; pass {'folder' if what == 'train' else 'test_folder'}= and suffix=")
         why[f'{what} images'] = f'{hits} of the first {min(len(ids), 50)} ids found'
         res.append((d, sfx))
     if suffix is None:
@@ -255,7 +255,8 @@ class Competition:
             ) -> Path:
         "The image file of `id`"
         return (self.test_folder if test else self.folder)/f'{id}{self.suffix}'
-    def new(self, **kwargs) -> Competition:
+    def new(self, **kwargs, # the attributes to replace, e.g. `df=` (a table with a fold column)
+           ) -> Competition:
         "A copy with the attributes in `kwargs` replaced (e.g. `df=` with a fold column); nothing is re-detected"
         res = copy.copy(self)
         for k, v in kwargs.items():
@@ -264,13 +265,30 @@ class Competition:
         return res
     def __repr__(self):
         rel = lambda d: str(d.relative_to(self.path)) + '/' if self.path and d.is_relative_to(self.path) else str(d)
-        lc = repr(self.label_col) if isinstance(self.label_col, str) else f'{len(self.label_col)} columns {_some(self.label_col, 4)}'
+        lc = repr(self.label_col) if isinstance(self.label_col, str) else f'{len(self.label_col)} columns {some_items(self.label_col, 4)}'
         w = lambda *ks: '; '.join(self.why.get(k, 'given') for k in ks)
         rows = [('id column', f"{self.fn_col!r} ({len(self.df)} training rows, {len(self.sample)} test rows)", w('fn_col'), 'fn_col='),
                 ('images', f"{rel(self.folder)} (test: {rel(self.test_folder)}), file = id + {self.suffix!r}", w('train images', 'suffix'), 'folder=, test_folder=, suffix='),
                 ('target', f"{lc}: {self.target} (task {self.task!r})", w('label_col', 'target'), 'label_col=, target='),
                 ('group', repr(self.group), w('group'), 'group='),
-                ('submission', self.sub_kind + (f' ({self.k} labels per row)' if self.k else '') + f" in {_some(self.sub_cols, 4)}", w('sub_kind'), 'sub_kind=, k='),
+                ('submission', self.sub_kind + (f' ({self.k} labels per row)' if self.k else '') + f" in {some_items(self.sub_cols, 4)}", w('sub_kind'), 'sub_kind=, k='),
                 ('new label', repr(self.new_label), w('new_label'), 'new_label='),
                 ('metric', getattr(self.metric, '__name__', repr(self.metric)), w('metric'), 'metric=')]
         return f"Competition({str(self.path) if self.path else ''!r})\n" + '\n'.join(f"  {n:<10} {v}\n  {'':<10} ({y}; change: {a})" for n, v, y, a in rows)
+
+# %% ../nbs/16_competition.ipynb #cb5a2b27
+def takes_comp(handler, # `handler(f, comp, given)`: the call of `f` when its first argument is a `Competition`
+              ):
+    "Decorator: a call whose first argument is a `Competition` goes to `handler(f, comp, given)`, `given` the other arguments passed, by name"
+    def deco(f):
+        sig = inspect.signature(f)
+        first, var = next(iter(sig.parameters)), [p.name for p in sig.parameters.values() if p.kind == p.VAR_KEYWORD]
+        @functools.wraps(f)
+        def _f(*args, **kwargs):
+            given = sig.bind_partial(*args, **kwargs).arguments
+            if not isinstance(given.get(first), Competition): return f(*args, **kwargs)
+            comp = given.pop(first)
+            for v in var: given.update(given.pop(v, {}))
+            return handler(f, comp, given)
+        return _f
+    return deco

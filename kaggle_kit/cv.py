@@ -6,80 +6,28 @@ Docs: https://kaggle-kit.github.io/kaggle-kit/cv.html.md"""
 
 # %% ../nbs/07_cv.ipynb #dba5c9e9
 from __future__ import annotations
-import os, re, json, time, io, hashlib, errno, warnings, zipfile
+import os
 from pathlib import Path
 from typing import Callable
 from contextlib import contextmanager, ExitStack
+from dataclasses import dataclass
 from datetime import timedelta
 import numpy as np, pandas as pd, torch, torch.distributed as dist
-from fastcore.basics import store_attr
+from fastcore.basics import patch
 from fastprogress.fastprogress import progress_bar
 from fastai.learner import Learner
-from .env import seed_everything, atomic_write, _some, _env_number, _read_only
+from .env import seed_everything, some_items, env_number, is_read_only
 from .competition import Competition
 from .folds import check_folds
 from .data import get_test_dl, IGNORE_IDX
-from .metrics import find_threshold, accuracy_known, get_metric
-from .checkpoint import TimedCheckpoint, SessionLimitReached, read_status, folder_lock, save_checkpoint, load_checkpoint, CheckpointError
+from .ranking import find_threshold
+from .metrics import accuracy_known, get_metric
+from .checkpoint import TimedCheckpoint, SessionLimitReached
+from .run import RunFolder, folder_lock, save_report
+from .retrieval import knn_oof   # a metric-learning run is scored by kNN
 
 # %% auto #0
-__all__ = ['RunFolder', 'plot_cv', 'run_cv']
-
-# %% ../nbs/07_cv.ipynb #b7d1e2a1
-class DamagedFileError(ValueError):
-    "A run's file that cannot be read: cut short, or not what the kit writes. The message says what is safe to delete."
-
-_CUT = "a killed write of an older kit version, or a copy cut short"   # the kit's own writes are atomic
-
-def _fix(f:Path) -> str:
-    "What is safe to delete when `f`, a file of a run folder (see `RunFolder`), cannot be read, and what writes it again"
-    if m := re.fullmatch(r'fold_(-?\d+)', f.parent.name):   # a finished fold's file: its done.json goes too
-        done = f.parent/'done.json'
-        return (f"delete {done if f.name == 'done.json' else f'{f} and {done}'} and run the same run_cv cell again: fold {m[1]} "
-                f"is then unfinished, so run_cv redoes it (from its final checkpoint in {f.parent} when one is kept: predicting "
-                "again, no training) and writes its files anew. Nothing else needs deleting")
-    if f.name == 'run.json': return (f"delete {f} and run the same run_cv cell again: it records the run afresh (with finished "
-                                     "folds in the folder, it first asks you to adopt them, giving the call)")
-    if f.name in ('oof.npz', 'cv_report.json'): return f"delete {f}: RunFolder('{f.parent}').report() writes it again"
-    return f"delete {f} and write it again"
-
-def _json(f:Path):
-    "The content of JSON file `f`"
-    return json.loads(f.read_text())
-
-def _read(f:Path, # a file of a run folder, or any .json or .npz
-          load:Callable, # f -> its content
-         ):
-    "`load(f)`, or one `DamagedFileError` naming `f`, what is wrong with it, the likely cause and what is safe to delete"
-    try: return load(f)
-    except (ValueError, EOFError, zipfile.BadZipFile) as e:   # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        if f.suffix == '.json': what, cause = 'truncated or not JSON', _CUT
-        elif 'Object arrays' in str(e): what, cause = ('not a readable .npz: it holds Python objects (an object array), which '
-                                                      'are not loaded since loading them could run code'), 'it was not written by save_preds'
-        else: what, cause = 'not a readable .npz (truncated or corrupt)', _CUT
-        raise DamagedFileError(f"{f} is {what} ({type(e).__name__}: {e}). Likely cause: {cause}. To fix it, {_fix(f)}.") from None
-
-# %% ../nbs/07_cv.ipynb #65169c82
-def save_preds(path:Path, # .npz file to write
-               ids, # image id of each row
-               preds, # (n_rows, ...) predictions, stored as float32
-               targs=None, # targets of the rows, when known
-              ):
-    "Write `ids`, float32 `preds` (and `targs`) to `path` (.npz) atomically."
-    arrs = dict(ids=np.asarray([str(i) for i in ids]), preds=np.asarray(preds, dtype=np.float32))
-    if targs is not None: arrs['targs'] = np.asarray(targs)
-    if len(arrs['ids']) != len(arrs['preds']): raise ValueError(f"{len(arrs['ids'])} ids but {len(arrs['preds'])} rows of predictions")
-    buf = io.BytesIO(); np.savez(buf, **arrs)
-    atomic_write(Path(path), buf.getvalue())
-
-def _npz(f:Path) -> dict:
-    "Every array of .npz file `f`; Python objects are refused (`allow_pickle=False`)"
-    with np.load(f, allow_pickle=False) as z: return {k: z[k] for k in z.files}
-
-def load_preds(path:Path, # .npz file written by `save_preds`
-              ) -> dict:
-    "What `save_preds` wrote, as a dict of arrays; a damaged file is a `DamagedFileError` saying what is safe to delete."
-    return _read(Path(path), _npz)
+__all__ = ['plot_cv', 'run_cv']
 
 # %% ../nbs/07_cv.ipynb #5ebd64dc
 def score_preds(preds, # (n_rows, n_classes) scores; (n_rows, n_labels) for multi-label; (n_rows,) or (n_rows, 1) for a regression
@@ -106,168 +54,29 @@ def score_preds(preds, # (n_rows, n_classes) scores; (n_rows, n_labels) for mult
     first = [c for c in (m.name, f'{m.name}_tuned') if c in res]   # the competition's metric leads the report
     return {'metric': m.name, **{c: res[c] for c in first}, **{c: v for c, v in res.items() if c not in first}}
 
-# %% ../nbs/07_cv.ipynb #b7d1e2a3
-def _save_report(path:Path, # the run folder
-                 rep:pd.DataFrame, # the report
-                 oof:dict, # the concatenated out-of-fold rows (`RunFolder.oof`); {} when none
-                ):
-    "Write the run's oof.npz and cv_report.json; a read-only folder is warned about and left alone: reporting is reading."
-    try:
-        if oof: save_preds(path/'oof.npz', oof['ids'], oof['preds'], oof['targs'])
-        atomic_write(path/'cv_report.json', json.dumps(json.loads(rep.to_json(orient='index')), indent=1))
-    except OSError as e:
-        if not _read_only(e): raise
-        warnings.warn(f"{path} is read-only ({os.strerror(e.errno)}): the report is returned, but its oof.npz and cv_report.json "
-                      "are not written there. Copy the folder to a writable one (on Kaggle, /kaggle/working) to keep them.")
-
 # %% ../nbs/07_cv.ipynb #9a2c82a3
-_FOLD_FILES = ('model.pth', 'oof.npz', 'test.npz', 'gallery.npz', 'done.json')   # what `run_cv` writes in a finished fold's folder
+@patch
+def report(self:RunFolder, folds:list=None, # which finished folds; default all
+           metric=None, # the metric to score the OOF rows with; default: the one the folds were scored with (by name)
+          ) -> pd.DataFrame:
+    "Per-fold scores, mean and std, and the OOF score; also written to cv_report.json and oof.npz, unless the folder is read-only."
+    rows = [self.done(k) for k in self.folds if folds is None or k in folds]
+    if not rows: return pd.DataFrame()
+    # `k` of a whale-style learner (`NewWhaleCallback`); done.json files written before `k` (or `metric`) was recorded scored MAP@5
+    k = rows[0].get('k', 5 if 'map5' in rows[0] and 'metric' not in rows[0] else None)
+    metric = metric if metric is not None else rows[0].get('metric')
+    cols = [c for c, v in rows[0].items() if c not in ('fold', 'k', 'time') and isinstance(v, (int, float)) and not isinstance(v, bool)]
+    cols = sorted(cols, key=lambda c: c in ('n', 'n_new'))   # the counts last
+    rep = pd.DataFrame(rows).set_index('fold')[cols]
+    rep.index = rep.index.map(str)
+    rep.loc['mean'] = rep.mean(); rep.loc['std'] = rep.iloc[:-1].std(ddof=0)
+    if oof := self.oof(folds):
+        if self.knn: rep.loc['oof'] = pd.Series(knn_oof(self, folds)['summary'])   # each fold's rows against its own gallery, one threshold for all
+        else: rep.loc['oof'] = pd.Series(score_preds(oof['preds'], oof['targs'], k, metric)).reindex(cols)
+    save_report(self, rep, oof)
+    return rep
 
-class RunFolder:
-    "A CV run's folder (see the table above): the one owner of its layout, from `run_cv` and for your notebook."
-    def __init__(self, path:str|Path): # the run folder given to `run_cv`
-        self.path = Path(path)
-    def __repr__(self): return f"RunFolder('{self.path}', finished folds {self.folds})"
-
-    # folds
-    def fold_dir(self, fold:int, # a fold number
-                ) -> Path:
-        "Fold `fold`'s folder: its checkpoints, then its results"
-        return self.path/f'fold_{fold}'
-    def is_done(self, fold:int, # a fold number
-               ) -> bool:
-        "Has fold `fold` finished (its `done.json` is written last)?"
-        return (self.fold_dir(fold)/'done.json').exists()
-    @property
-    def folds(self) -> list:
-        "The finished folds, in order"
-        return sorted(int(m[1]) for d in self.path.glob('fold_*') if (m := re.fullmatch(r'fold_(-?\d+)', d.name)) and self.is_done(int(m[1])))
-    def done(self, fold:int, # a finished fold
-            ) -> dict:
-        "What fold `fold` recorded when it finished: its scores, vocab and time"
-        if not self.is_done(fold): raise FileNotFoundError(f"fold {fold} of {self.path} is not finished: {self.fold_dir(fold)/'done.json'} does not exist")
-        return _read(self.fold_dir(fold)/'done.json', _json)
-    def weights(self, fold:int, # a finished fold
-               ) -> dict:
-        "Fold `fold`'s final weights (`model.pth`, a state dict), checked against their SHA-256 footer: a corrupt file is refused"
-        self.done(fold)   # a fold without done.json is not finished
-        try: return load_checkpoint(f := self.fold_dir(fold)/'model.pth')
-        except CheckpointError as e: raise CheckpointError(f"{e}. To fix it, {_fix(f)}.") from None
-    def status(self, fold:int=None, # a fold; None: the whole run
-              ) -> dict|None:
-        "Where the run stands (`kaggle-kit demo` writes it), or fold `fold`'s training (`TimedCheckpoint` writes it); None if never written"
-        return read_status(self.path if fold is None else self.fold_dir(fold))
-
-    # results
-    @property
-    def vocab(self) -> list:
-        "The classes the prediction columns stand for (ints stay ints): the same in every finished fold"
-        vs = {k: self.done(k)['vocab'] for k in self.folds}
-        if not vs: raise FileNotFoundError(f"{self.path} has no finished fold: there is no vocab yet")
-        k0, v0 = next(iter(vs.items()))
-        if bad := [k for k, v in vs.items() if v != v0]: raise ValueError(f"folds {bad} of {self.path} have another vocab than fold {k0}: their prediction columns differ")
-        return v0
-    def oof(self, folds:list=None, # which finished folds; default all
-            ) -> dict:
-        "The finished folds' out-of-fold predictions, concatenated (ids, preds, targs, fold)."
-        parts = [(k, load_preds(self.fold_dir(k)/'oof.npz')) for k in self.folds if folds is None or k in folds]
-        if not parts: return {}
-        return {'ids': np.concatenate([p['ids'] for _, p in parts]), 'preds': np.concatenate([p['preds'] for _, p in parts]),
-                'targs': np.concatenate([p['targs'] for _, p in parts]),
-                'fold': np.concatenate([np.full(len(p['ids']), k) for k, p in parts])}
-    @property
-    def knn(self) -> bool:
-        "Is this a metric-learning run (embeddings, scored by kNN: see `kaggle_kit.retrieval.knn_oof` and `knn_test`)?"
-        return any(self.done(k).get('method') == 'knn' for k in self.folds)
-    def gallery(self, fold:int, # a finished fold of a metric-learning run
-               ) -> dict:
-        "Embeddings of fold `fold`'s training images (ids, preds, targs): what its validation rows were matched against"
-        self.done(fold)
-        if not (f := self.fold_dir(fold)/'gallery.npz').exists(): raise FileNotFoundError(f"{f} does not exist: fold {fold} of {self.path} is not a metric-learning fold")
-        return load_preds(f)
-    def test(self, folds:list=None, # which finished folds; default all
-            ) -> dict:
-        "Test predictions averaged over the finished folds (aligned by id); a class's column over the folds that trained it."
-        if self.knn: raise ValueError(f"{self.path} is a metric-learning run: its test predictions are embeddings, which are matched, "
-                                      "not averaged; use kaggle_kit.retrieval.knn_test(run) (or knn_submission(run))")
-        ks = [k for k in self.folds if (folds is None or k in folds) and (self.fold_dir(k)/'test.npz').exists()]
-        if not (fs := [self.fold_dir(k)/'test.npz' for k in ks]): return {}
-        ps = [load_preds(f) for f in fs]
-        for f, p in zip(fs[1:], ps[1:]):
-            if not np.array_equal(p['ids'], ps[0]['ids']): raise ValueError(f"{f}: test ids differ from {fs[0]}")
-        # open-set folds hold some classes out of a fold's training: that model's column for them is untrained noise,
-        # and averaging it in would halve the score of a class only the other folds know
-        preds, held = np.stack([p['preds'] for p in ps]), [self.done(k).get('untrained', []) for k in ks]
-        if not any(held): return {'ids': ps[0]['ids'], 'preds': preds.mean(0), 'n_folds': len(fs)}
-        w = np.ones(preds.shape[::2], np.float32)   # (fold, class)
-        for i, h in enumerate(held): w[i, h] = 0
-        w[:, w.sum(0) == 0] = 1   # a class no fold trained: the plain mean
-        return {'ids': ps[0]['ids'], 'preds': (preds * w[:, None]).sum(0) / w.sum(0), 'n_folds': len(fs)}
-    def report(self, folds:list=None, # which finished folds; default all
-               metric=None, # the metric to score the OOF rows with; default: the one the folds were scored with (by name)
-            ) -> pd.DataFrame:
-        "Per-fold scores, mean and std, and the OOF score; also written to cv_report.json and oof.npz, unless the folder is read-only."
-        rows = [self.done(k) for k in self.folds if folds is None or k in folds]
-        if not rows: return pd.DataFrame()
-        # `k` of a whale-style learner (`NewWhaleCallback`); done.json files written before `k` (or `metric`) was recorded scored MAP@5
-        k = rows[0].get('k', 5 if 'map5' in rows[0] and 'metric' not in rows[0] else None)
-        metric = metric if metric is not None else rows[0].get('metric')
-        cols = [c for c, v in rows[0].items() if c not in ('fold', 'k', 'time') and isinstance(v, (int, float)) and not isinstance(v, bool)]
-        cols = sorted(cols, key=lambda c: c in ('n', 'n_new'))   # the counts last
-        rep = pd.DataFrame(rows).set_index('fold')[cols]
-        rep.index = rep.index.map(str)
-        rep.loc['mean'] = rep.mean(); rep.loc['std'] = rep.iloc[:-1].std(ddof=0)
-        if oof := self.oof(folds):
-            if self.knn:   # each fold's rows against its own gallery, one threshold for all
-                from kaggle_kit.retrieval import knn_oof
-                rep.loc['oof'] = pd.Series(knn_oof(self, folds)['summary'])
-            else: rep.loc['oof'] = pd.Series(score_preds(oof['preds'], oof['targs'], k, metric)).reindex(cols)
-        _save_report(self.path, rep, oof)
-        return rep
-
-    # what `run_cv` writes
-    def check_run(self, df:pd.DataFrame, # the training rows given to `run_cv`
-                  fn_col:str='Image', # id column
-                  fold_col:str='fold', # fold column
-                  test_df:pd.DataFrame=None, # the test rows given to `run_cv`, if any
-                  config:dict=None, # what defines the run, if given
-                  adopt:bool=False, # record a folder written before run.json existed, once you know it is this run's
-                 ):
-        "Record what the run is made from in run.json on first use; later, refuse other rows, folds, test ids or config, naming them."
-        f, new = self.path/'run.json', _run_record(df, fn_col, fold_col, test_df, config)
-        cfg = self.path/'config.json'   # what the kit wrote before run.json: the config alone, when one was given
-        if f.exists(): old = _read(f, _json)
-        # finished folds would be reused without training: those need adopting. Checkpoints alone are safe (their fingerprints
-        # are checked when a fold resumes), so a fold trained by hand with `TimedCheckpoint` before `run_cv` is fine.
-        elif old_work := [f'{d.name}/done.json' for d in sorted(self.path.glob('fold_*')) if (d/'done.json').exists()] + ([cfg.name] if cfg.exists() else []):
-            if not adopt: raise ValueError(_legacy_message(self.path, old_work, fn_col, fold_col))
-            old = {**new, 'config': json.loads(cfg.read_text()) if cfg.exists() else new['config']}
-        else: old = new
-        if diff := _run_diff(old, new, fn_col, fold_col):
-            raise ValueError(f"{self.path} holds a run made from other data or settings:\n  " + '\n  '.join(diff)
-                             + "\nUse another folder for a new experiment; to continue this one, give run_cv what it was made with.")
-        if not f.exists(): atomic_write(f, json.dumps(new, indent=1))
-    def clean(self):
-        "Delete what killed writes of the folder's own files left (their temporary copies); call it holding the folder's lock."
-        for d, names in ((self.path, ('run.json', 'oof.npz', 'cv_report.json')), *((d, _FOLD_FILES) for d in self.path.glob('fold_*'))):
-            for n in names:
-                for t in d.glob(f'.{n}.*.tmp'): t.unlink(missing_ok=True)
-    def save_fold(self, fold:int, # the fold
-                  state_dict:dict, # the model's final weights
-                  oof:tuple, # (ids, preds, targs) of its validation rows
-                  test:tuple|None, # (ids, preds) of the test rows, or None
-                  scores:dict, # from `score_preds`
-                  vocab:list, # the prediction columns' classes
-                  gallery:tuple=None, # (ids, embeddings, targs) of the fold's training images, in a metric-learning run
-                 ):
-        "Weights (checksummed), predictions, then `done.json`: written last, it marks the fold finished."
-        d = self.fold_dir(fold); d.mkdir(parents=True, exist_ok=True)
-        save_checkpoint(state_dict, d/'model.pth')   # torch.save's bytes and a SHA-256 footer: `torch.load` reads it too
-        save_preds(d/'oof.npz', *oof)
-        if test is not None: save_preds(d/'test.npz', *test)
-        if gallery is not None: save_preds(d/'gallery.npz', *gallery)
-        atomic_write(d/'done.json', json.dumps({'fold': fold, **scores, 'vocab': vocab, 'time': time.time()}, indent=1))
-
+# %% ../nbs/07_cv.ipynb #4c35e6af
 def plot_cv(rep:pd.DataFrame, # from `run_cv` or `RunFolder.report`
             metric:str=None, # column to plot; default MAP@5 with new_whale when scored, else the competition's metric
             ax=None, # matplotlib axes; a new figure if None
@@ -286,47 +95,6 @@ def plot_cv(rep:pd.DataFrame, # from `run_cv` or `RunFolder.report`
     ax.set(xlabel='fold', ylabel=metric, ylim=(max(0, lo - .05), min(1.0, folds[metric].max() + .05) if folds[metric].max() <= 1 else None))
     ax.legend(loc='lower right'); return ax
 
-# %% ../nbs/07_cv.ipynb #d04df69b
-def _run_record(df, fn_col, fold_col, test_df, config) -> dict:
-    "What a run is made from, as run.json holds it: hashes first, then the `(id, fold)` pairs and test ids they hash."
-    for d, name in ((df, 'df'), (test_df, 'test_df')):
-        if d is not None and fn_col not in d.columns: raise KeyError(f"{name} has no column '{fn_col}' (fn_col)")
-    rows = sorted(zip(map(str, df[fn_col]), map(int, df[fold_col])))
-    test = None if test_df is None else sorted(map(str, test_df[fn_col]))
-    sha = lambda o: hashlib.sha256(json.dumps(o).encode()).hexdigest()
-    return {'version': 1, 'rows_sha256': sha(rows), 'n_rows': len(rows),
-            'test_sha256': None if test is None else sha(test), 'n_test': None if test is None else len(test),
-            'config': None if config is None else json.loads(json.dumps(config)), 'rows': dict(rows), 'test': test}
-
-def _changes(old, new) -> list:
-    "'N added (...)', 'N removed (...)' and, for dicts, 'N moved to another fold (...)' from `old` to `new` ids."
-    o, n = (x if isinstance(x, dict) else dict.fromkeys(x) for x in (old, new))
-    res = [f'{len(ks)} {what} ({_some(sorted(ks), 3)})' for what, ks in (('added', n.keys() - o.keys()), ('removed', o.keys() - n.keys())) if ks]
-    if moved := sorted(k for k in n.keys() & o.keys() if n[k] != o[k]):
-        res.append(f"{len(moved)} moved to another fold ({_some(moved, 3, lambda k: f'{k!r}: {o[k]} -> {n[k]}')})")
-    return res or ['the same ids, repeated differently']
-
-def _run_diff(old:dict, new:dict, fn_col='Image', fold_col='fold') -> list:
-    "What differs between two `_run_record`s, one line each; [] when they match."
-    res = []
-    if old['rows_sha256'] != new['rows_sha256']:
-        res.append(f"training rows ({fn_col}, {fold_col}): " + ', '.join(_changes(old['rows'], new['rows'])))
-    for what, o, n in (('test_df', old['test'], new['test']), ('config', old['config'], new['config'])):
-        if (o is None) != (n is None):
-            res.append(f"{what}: given {'now, not when the folder was made' if o is None else 'when the folder was made, not now'}")
-        elif what == 'test_df' and old['test_sha256'] != new['test_sha256']: res.append('test ids: ' + ', '.join(_changes(o, n)))
-        elif what == 'config' and o != n:
-            res.append('config:' + ''.join(f'\n    {k}: {o.get(k)!r} -> {n.get(k)!r}' for k in sorted(o.keys() | n.keys()) if o.get(k) != n.get(k)))
-    return res
-
-def _legacy_message(path, found, fn_col, fold_col) -> str:
-    "Why a folder from before run.json is refused, and the call that adopts it."
-    return (f"{path} holds work written before run folders recorded what they were made from ({_some(found, 4, str)}, no "
-            "run.json), so it cannot be checked against this data and config. If it is this run's, adopt it once with "
-            f"the arguments you give run_cv:\n    RunFolder('{path}').check_run(df, fn_col='{fn_col}', fold_col='{fold_col}', "
-            "test_df=test_df, config=config, adopt=True)\nthen run again; otherwise use another folder.")
-
-
 # %% ../nbs/07_cv.ipynb #7c356fb9
 def _dist():
     "(rank, world size) of the initialised process group; (0, 1) otherwise."
@@ -336,7 +104,7 @@ _DIST_VARS = ('WORLD_SIZE', 'RANK', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT')
 
 def _peer_timeout() -> float:
     "Seconds `run_cv` waits for the other processes of a launch to join: `KAGGLE_KIT_PEER_TIMEOUT`, default 60."
-    return _env_number(os.environ, 'KAGGLE_KIT_PEER_TIMEOUT') or 60.   # the kit's one reader of numbers in variables
+    return env_number(os.environ, 'KAGGLE_KIT_PEER_TIMEOUT') or 60.   # the kit's one reader of numbers in variables
 
 def _join_peers():
     "`init_process_group` from `torchrun`'s variables, refused within `_peer_timeout()` seconds if the other processes never join."
@@ -414,14 +182,14 @@ def _missing(files:list) -> list:
 def _files_error(what:list) -> None:
     "One error for every (description, missing files, all files) of `what` that has missing files"
     if not (bad := [(d, m, n) for d, m, n in what if m]): return
-    lines = [f"{len(m)} of {n} {d} images are missing, e.g. {_some([str(f) for f in m], 3)}" for d, m, n in bad]
+    lines = [f"{len(m)} of {n} {d} images are missing, e.g. {some_items([str(f) for f in m], 3)}" for d, m, n in bad]
     raise FileNotFoundError("run_cv checked the images before training:\n  " + '\n  '.join(lines)
                             + "\n`check_images` shows every bad file and the likely cause (a folder, or an extension the ids lack).")
 
-def _check_files(comp, df, test_df):
-    "Every training and test image of a `Competition` exists"
-    trn = [comp.file(i) for i in df[comp.fn_col]]
-    tst = [comp.file(i, test=True) for i in test_df[comp.fn_col]]
+def _check_files(comp, t):
+    "Every training and test image of a `Competition` (`t`, its `_Table`) exists"
+    trn = [comp.file(i) for i in t.df[comp.fn_col]]
+    tst = [comp.file(i, test=True) for i in t.test_df[comp.fn_col]]
     _files_error([('training', _missing(trn), len(trn)), ('test', _missing(tst), len(tst))])
 
 def _check_writable(run, # the `RunFolder`
@@ -435,11 +203,34 @@ def _check_writable(run, # the `RunFolder`
                       f"to a writable folder, e.g. shutil.copytree('{run.path}', '/kaggle/working/{run.path.name}'), and give run_cv "
                       "that folder to continue training.") from e
 
-def _check_test_files(dls, test_df, test_folder):
-    "Every test image exists, named as the test loader built from `dls` will name it"
-    reader = get_test_dl(dls, test_df, test_folder).dataset.tls[0].tfms.fs[0]
-    files = [reader(test_df.iloc[i]) for i in range(len(test_df))]
+def _check_test_files(dls, t):
+    "Every test image of `t` (a `_Table`) exists, named as the test loader built from `dls` will name it"
+    reader = get_test_dl(dls, t.test_df, t.test_folder).dataset.tls[0].tfms.fs[0]
+    files = [reader(t.test_df.iloc[i]) for i in range(len(t.test_df))]
     _files_error([('test', _missing(files), len(files))])
+
+# %% ../nbs/07_cv.ipynb #fee4aa65
+@dataclass
+class _Table:
+    "What `run_cv` trains and predicts: the training rows, their id and fold columns, the test rows and their folder, the metric"
+    df:pd.DataFrame # training rows with a fold column
+    fn_col:str='Image' # id column (image file names)
+    fold_col:str='fold' # fold column
+    test_df:pd.DataFrame=None # test rows (the id column), predicted by every fold
+    test_folder:Path=None # folder of the test images
+    metric:object=None # the competition's metric (see `get_metric`)
+    def ids(self, fold:int=None, # a fold: its validation rows; None: the test rows
+           ) -> list:
+        "The ids of fold `fold`'s validation rows, in the table's order; of the test rows when None"
+        if fold is None: return self.test_df[self.fn_col].tolist()
+        return self.df.loc[self.df[self.fold_col] == fold, self.fn_col].tolist()
+
+def _table(df, test_df, test_folder, fn_col, fold_col, metric) -> _Table:
+    "`run_cv`'s arguments as one `_Table`: as given, or the table, ids, test rows and folder and metric of a `Competition` `df`"
+    if not isinstance(df, Competition): return _Table(df, fn_col, fold_col, test_df, test_folder, metric)
+    if fold_col not in df.df.columns: raise ValueError(f"the competition's table has no column {fold_col!r}: run `comp = add_folds(comp)` first")
+    if test_df is None: test_df, test_folder = df.test_df, df.test_folder
+    return _Table(df.df, df.fn_col, fold_col, test_df, test_folder, df.metric if metric is None else metric)
 
 # %% ../nbs/07_cv.ipynb #4c2a50e5
 def run_cv(df:pd.DataFrame|Competition, # training rows with a fold column, or a `Competition` after `add_folds`
@@ -458,24 +249,20 @@ def run_cv(df:pd.DataFrame|Competition, # training rows with a fold column, or a
            metric=None, # the competition's metric, per fold and on OOF (see `get_metric`); default: the competition's
           ) -> pd.DataFrame:
     "Train, predict and score each fold once; finished folds are skipped and an interrupted one resumes."
-    comp = df if isinstance(df, Competition) else None
-    if comp is not None:
-        if fold_col not in comp.df.columns: raise ValueError(f"the competition's table has no column {fold_col!r}: run `comp = add_folds(comp)` first")
-        df, fn_col, metric = comp.df, comp.fn_col, comp.metric if metric is None else metric
-        if test_df is None: test_df, test_folder = comp.test_df, comp.test_folder
-        _check_files(comp, df, test_df)   # every image the run will read, before anything trains
+    comp, t = df if isinstance(df, Competition) else None, _table(df, test_df, test_folder, fn_col, fold_col, metric)
+    if comp is not None: _check_files(comp, t)   # every image the run will read, before anything trains
     run = RunFolder(path); run.path.mkdir(parents=True, exist_ok=True)
-    all_folds = check_folds(df, fold_col)   # a stray 7 or -2 is an error naming its rows, never an extra fold
+    all_folds = check_folds(t.df, t.fold_col)   # a stray 7 or -2 is an error naming its rows, never an extra fold
     folds = all_folds if folds is None else list(folds)
-    if bad := [f for f in folds if f not in all_folds]: raise ValueError(f"folds {bad} are not in column '{fold_col}' (it has {all_folds})")
+    if bad := [f for f in folds if f not in all_folds]: raise ValueError(f"folds {bad} are not in column '{t.fold_col}' (it has {all_folds})")
     predict = predict or (lambda learn, dl: learn.get_preds(dl=dl))
     with _procs() as grp, ExitStack() as held:
         def start():   # rank 0 holds the folder against other runs while this one works, and checks what it was made from
             try: held.enter_context(folder_lock(run.path, 'run folder')); locked = True
             except OSError as e:   # read-only: a finished run is reported without the lock, any other is refused
-                if not _read_only(e): raise
+                if not is_read_only(e): raise
                 _check_writable(run, folds, e); locked = False
-            run.check_run(df, fn_col, fold_col, test_df, config)
+            run.check_run(t.df, t.fn_col, t.fold_col, t.test_df, config)
             if locked: run.clean()   # no other process writes here now: what a killed one left half written goes
         _on_rank0(start, grp)
         rank, world = _dist()
@@ -486,28 +273,30 @@ def run_cv(df:pd.DataFrame|Competition, # training rows with a fold column, or a
             with _solo():
                 if seed is not None: seed_everything(seed + fold)
                 learn = learner_fn(fold)
-                if comp is None and test_df is not None and not checked:   # before the first fit, once
-                    _check_test_files(learn.dls, test_df, test_folder); checked = True
+                if comp is None and t.test_df is not None and not checked:   # before the first fit, once
+                    _check_test_files(learn.dls, t); checked = True
                 try: fit_fn(learn, [TimedCheckpoint(fdir, config={**(config or {}), 'fold': fold}, **(ckpt_kwargs or {}))])
                 except SessionLimitReached as e: stopped = e; continue
-                _finish_fold(run, learn, fold, df, predict, test_df, test_folder, fn_col, fold_col, metric)
+                _finish_fold(run, learn, fold, t, predict)
         _wait_for_all(stopped, grp)
-        return _on_rank0(lambda: run.report(folds, metric), grp)
+        return _on_rank0(lambda: run.report(folds, t.metric), grp)
 
-def _finish_fold(run, learn, fold, df, predict, test_df, test_folder, fn_col, fold_col, metric=None):
-    "Predict the validation and test rows, score them, and let the run folder save the fold (`done.json` last)."
-    preds, targs = predict(learn, learn.dls.valid)
-    ids = df.loc[df[fold_col] == fold, fn_col].tolist()
+def _finish_fold(run, learn, fold, t, predict):
+    "Predict the validation and test rows of `t` (a `_Table`), score them, and let the run folder save the fold (`done.json` last)."
+    def pred(dl):   # fastai's `tta` leaves an empty bar over its epochs outside a fit: none on the user's screen
+        with learn.no_mbar(): return predict(learn, dl)
+    preds, targs = pred(learn.dls.valid)
+    ids = t.ids(fold)
     if len(ids) != len(preds): raise RuntimeError(f"fold {fold}: {len(preds)} predictions for {len(ids)} validation rows")
     test = None
-    if test_df is not None: test = test_df[fn_col].tolist(), predict(learn, get_test_dl(learn.dls, test_df, test_folder))[0]
+    if t.test_df is not None: test = t.ids(), pred(get_test_dl(learn.dls, t.test_df, t.test_folder))[0]
     # fastai names callbacks on the learner: `new_whale`, a whale-style classifier scored by MAP@k; `knn_map`, an
     # embedding model (kaggle_kit.embed) whose rows are answered by their nearest training images
     nw, kn, gallery = getattr(learn, 'new_whale', None), getattr(learn, 'knn_map', None), None
-    if kn is None: scores = score_preds(preds, targs, nw and nw.k, metric)
+    if kn is None: scores = score_preds(preds, targs, nw and nw.k, t.metric)
     else:
         dl, gids = kn.gallery_dl(learn)
-        gemb, gtargs = predict(learn, dl)   # the same `predict` (TTA) as the validation and test rows
+        gemb, gtargs = pred(dl)   # the same `predict` (TTA) as the validation and test rows
         scores, gallery = kn.fold_scores(preds, targs, gemb, gtargs), (gids, gemb, gtargs)
     vocab = _json_vocab(learn.dls)
     if held := getattr(learn.dls, 'untrained', None): scores = {**scores, 'untrained': [vocab.index(_json_vocab_item(v)) for v in held]}

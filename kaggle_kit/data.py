@@ -1,5 +1,5 @@
 """DataLoaders from a DataFrame and a fold, with albumentations, per-item deterministic augmentation, `new_whale`
-handling, oversampling and image checks.
+handling and oversampling.
 
 Docs: https://kaggle-kit.github.io/kaggle-kit/data.html.md"""
 
@@ -8,190 +8,25 @@ Docs: https://kaggle-kit.github.io/kaggle-kit/data.html.md"""
 # %% ../nbs/02_data.ipynb #917978ec
 from __future__ import annotations
 import kaggle_kit   # first: its __init__ keeps albumentations' update check and torch's jit warning quiet
-import io, os, copy, numbers, random, hashlib, warnings
+import numbers, random
 from pathlib import Path
-from contextlib import contextmanager
-import numpy as np, pandas as pd, torch, cv2
-import albumentations as A
-import matplotlib.pyplot as plt
-from PIL import Image, ImageFile, ImageOps
-from fastcore.basics import store_attr, listify, merge, patch
-from fastcore.parallel import parallel
-from fastai.torch_core import TensorCategory, show_image
+import numpy as np, pandas as pd, torch
+from fastcore.basics import listify, merge
+from fastai.torch_core import TensorCategory
 from fastai.data.core import TfmdDL, DataLoaders, Datasets
 from fastai.data.block import DataBlock, TransformBlock, MultiCategoryBlock, RegressionBlock
 from fastai.data.transforms import ColReader, IndexSplitter, Categorize, Category
-from fastai.vision.core import PILImage, PILMask, TensorImage, TensorBBox, TensorPoint, BILINEAR, NEAREST
 from fastai.vision.data import ImageBlock
-from fastai.vision.augment import RandTransform, Resize, ResizeMethod, PadMode
 from fastai.callback.core import Callback, TrainEvalCallback
-from fastai.losses import CrossEntropyLossFlat, BaseLoss
-from fastcore.meta import use_kwargs_dict
-from .env import _some
-from .folds import check_folds, _takes_comp
-from .competition import Competition
-from torch import nn
-import torch.nn.functional as F
+from .env import some_items, kept_rng
+from .folds import check_folds
+from .competition import Competition, takes_comp
+from .images import PILImageRGB, FileReader, missing_cols
+from .losses import IGNORE_IDX, CrossEntropyLossKnown
+from .augment import ItemResize, AlbumentationsTransform, default_train_tfms, mix_seed
 
 # %% auto #0
-__all__ = ['NEW_WHALE', 'IGNORE_IDX', 'AlbumentationsTransform', 'default_train_tfms', 'SeededDLCallback',
-           'CrossEntropyLossKnown', 'oversample_rare', 'get_dls', 'get_test_dl', 'check_images', 'show_augmented']
-
-# %% ../nbs/02_data.ipynb #bcd09473
-_16bit = ('I;16', 'I;16L', 'I;16B', 'I;16N')
-
-def to_rgb(im:Image.Image, # any PIL image
-           bg=(0, 0, 0), # colour shown through transparent pixels
-          ) -> Image.Image:
-    "`im` as 8-bit RGB: EXIF rotation applied, high bit depths scaled (not clipped), transparency composited on `bg`."
-    if (im.format == 'TIFF' or 'exif' in im.info) and im.getexif().get(0x0112, 1) != 1: im = ImageOps.exif_transpose(im)
-    if im.mode == 'RGB': return im
-    if im.mode in _16bit or im.mode in ('I', 'F'):
-        a = np.asarray(im, dtype=np.float32)
-        top = 65535. if im.mode in _16bit else 1. if a.max() <= 1 else 255. if a.max() <= 255 else 65535. if a.max() <= 65535 else a.max()
-        return Image.fromarray(np.clip(a*(255/top) + 0.5, 0, 255).astype(np.uint8)).convert('RGB')
-    if im.mode in ('RGBA', 'LA', 'PA', 'RGBa', 'La') or (im.mode == 'P' and 'transparency' in im.info):
-        im = im.convert('RGBA')
-        return Image.alpha_composite(Image.new('RGBA', im.size, (*bg, 255)), im).convert('RGB')
-    return im.convert('RGB')
-
-# %% ../nbs/02_data.ipynb #256cc649
-def _claimed_size(fn) -> tuple|None:
-    "The (width, height) the header of image `fn` (a path or bytes) claims, read as `Image.open` reads it but without its pixel limit"
-    Image.init()   # the format plugins themselves: lifting `MAX_IMAGE_PIXELS` for a moment would lift it for `check_images`' other threads too
-    with (io.BytesIO(fn) if isinstance(fn, bytes) else open(fn, 'rb')) as fp:
-        prefix = fp.read(16)
-        for fmt in Image.ID:
-            factory, accept = Image.OPEN[fmt]
-            if accept is not None and (not (ok := accept(prefix)) or isinstance(ok, str)): continue
-            try: fp.seek(0); return tuple(factory(fp, '').size)
-            except Exception: continue
-
-def _pixel_claim(fn, im=None) -> str:
-    "What a file PIL refuses as a decompression bomb claims: 'its header claims 30000x30000 pixels'"
-    size = im.size if im is not None else _claimed_size(fn)
-    return f'its header claims {size[0]}x{size[1]} pixels' if size else 'its header claims more pixels than PIL allows'
-
-def _bomb_fix() -> str:
-    return (f"PIL refuses more than {2*Image.MAX_IMAGE_PIXELS} pixels (twice PIL.Image.MAX_IMAGE_PIXELS) as a decompression-bomb "
-            "guard; if the image is real, raise PIL.Image.MAX_IMAGE_PIXELS (None: no limit) before reading it, else drop its row")
-
-# %% ../nbs/02_data.ipynb #abcbe21c
-class PILImageRGB(PILImage):
-    "A `PILImage` read as 8-bit RGB whatever the file holds (see `to_rgb`)."
-    bg = (0, 0, 0)
-    @classmethod
-    def create(cls, fn, **kwargs):
-        if isinstance(fn, (str, Path, bytes)):
-            name, im = '(bytes)' if isinstance(fn, bytes) else fn, None
-            try: im = Image.open(io.BytesIO(fn) if isinstance(fn, bytes) else fn); im.load()
-            except Image.DecompressionBombError as e:   # PIL's message names no file: the same type, with the file and the fix
-                raise Image.DecompressionBombError(f"PIL refuses {name}: {_pixel_claim(fn, im)}. {_bomb_fix()}") from e
-            except Exception as e:
-                if im is None: raise   # a missing or unidentified file: PIL's error names it
-                raise OSError(f"can't decode image {name}: {type(e).__name__}: {e}; "   # PIL's decoding errors do not name the file
-                              "`check_images` lists every bad file of a DataFrame") from e
-        else: im = super().create(fn, **kwargs)
-        return cls(to_rgb(im, cls.bg))
-
-# %% ../nbs/02_data.ipynb #59334692
-class ItemResize(RandTransform):
-    "fastai's `Resize` whose `size` (int or `(h, w)`) can be changed between epochs."
-    split_idx, order = None, 1
-    def __init__(self,
-        size:int|tuple, # output size: int or (height, width)
-        method:str=ResizeMethod.Squish, # 'squish', 'crop' (random in training, centre in validation) or 'pad'
-        pad_mode:str=PadMode.Reflection, # padding for 'pad' and 'crop'
-        resamples=(BILINEAR, NEAREST), # PIL resampling for images and masks
-    ):
-        super().__init__()
-        store_attr('method,pad_mode,resamples')
-        self.size = size
-
-    @property
-    def size(self): return self._size
-    @size.setter
-    def size(self, v): self._size, self._resize = v, Resize(v, self.method, self.pad_mode, self.resamples)
-    def before_call(self, b, split_idx): self._resize.before_call(b, split_idx)
-    def encodes(self, x:Image.Image|TensorBBox|TensorPoint):
-        if self.method == ResizeMethod.Squish and isinstance(x, Image.Image):   # same pixels, without fastai's no-op crop and pad
-            return x.resize(tuple(self._resize.size), self._resize.mode_mask if isinstance(x, PILMask) else self._resize.mode)
-        return self._resize.encodes(x)
-
-# %% ../nbs/02_data.ipynb #0e5cf4b1
-def _compose(tfms):
-    "An `A.Compose` (a private copy) from a `Compose`, a transform or a list of transforms; None for none."
-    if tfms is None or (isinstance(tfms, (list, tuple)) and not tfms): return None
-    if isinstance(tfms, A.Compose): return copy.deepcopy(tfms)
-    return A.Compose(list(tfms) if isinstance(tfms, (list, tuple)) else [tfms])
-
-class AlbumentationsTransform(RandTransform):
-    "Apply `train_tfms` (albumentations) to training images and `valid_tfms` to validation/test images."
-    split_idx, order = None, 2
-    def __init__(self,
-        train_tfms=None, # `A.Compose`, a transform or a list, for the training set
-        valid_tfms=None, # the same for validation, test and inference; should be deterministic
-    ):
-        super().__init__()
-        self.train_tfms, self.valid_tfms = _compose(train_tfms), _compose(valid_tfms)
-        self._np, self._py = np.random.Generator(np.random.PCG64()), random.Random()   # shared by all the transforms
-        for t in (self.train_tfms, self.valid_tfms):
-            if t is not None: t.set_random_state(self._np, self._py)
-
-    def before_call(self, b, split_idx):
-        self.tfms = self.valid_tfms if split_idx else self.train_tfms
-        self.do = self.tfms is not None
-        if self.do:   # reseed in place from `random`: cheaper than new generators per item
-            self._np.bit_generator.state = {'bit_generator': 'PCG64', 'has_uint32': 0, 'uinteger': 0,
-                                            'state': {'state': random.getrandbits(128), 'inc': random.getrandbits(128) | 1}}
-            self._py.seed(random.getrandbits(64))
-
-    def encodes(self, x:PILImage):
-        out = self.tfms(image=np.asarray(x))['image']
-        if out.dtype != np.uint8 and out.dtype != torch.uint8:
-            raise TypeError(f"the albumentations pipeline returned {out.dtype} images; it must return uint8. "
-                            "Normalise in batch_tfms (fastai's `Normalize`), where show_batch can undo it.")
-        if isinstance(out, torch.Tensor): return TensorImage(out)
-        if out.ndim == 2: out = out[..., None]
-        if not out.flags.writeable: out = out.copy()      # untouched input: PIL's buffer is read-only
-        return TensorImage(torch.from_numpy(np.ascontiguousarray(out)).permute(2, 0, 1))
-
-# %% ../nbs/02_data.ipynb #570778f1
-def default_train_tfms(
-    hflip:bool=True, # random horizontal flips (turn off when left and right differ, e.g. text)
-    vflip:bool=False, # random vertical flips (satellite and microscopy images)
-    shift:float=0.0625, # max shift, as a fraction of the size
-    scale:float=0.1, # max zoom in or out
-    rotate:float=15, # max rotation in degrees
-    brightness:float=0.2, # max brightness change
-    contrast:float=0.2, # max contrast change
-    p_affine:float=0.75, # probability of the affine jitter
-    p_color:float=0.75, # probability of the brightness/contrast change
-    border_mode:int=cv2.BORDER_REFLECT_101, # how uncovered corners are filled; `cv2.BORDER_CONSTANT` gives black ones
-    fill=0, # the constant for `cv2.BORDER_CONSTANT`
-) -> A.Compose:
-    "Flips, affine jitter and brightness/contrast for Kaggle photos; no black corners unless asked."
-    return A.Compose([t for t in [
-        A.HorizontalFlip(p=0.5) if hflip else None,
-        A.VerticalFlip(p=0.5) if vflip else None,
-        A.Affine(scale=(1-scale, 1+scale), translate_percent=(-shift, shift), rotate=(-rotate, rotate),
-                 border_mode=border_mode, fill=fill, p=p_affine),
-        A.RandomBrightnessContrast(brightness, contrast, p=p_color),
-    ] if t is not None])
-
-# %% ../nbs/02_data.ipynb #ceddaf9a
-def _mix(*xs) -> int:
-    "A 64-bit seed from `xs`: well mixed, and the same on every machine and Python version."
-    return int.from_bytes(hashlib.blake2b(','.join(map(str, xs)).encode(), digest_size=8).digest(), 'little')
-
-@contextmanager
-def _kept_rng():
-    "Restore Python's and NumPy's global random states on exit."
-    st = random.getstate(), np.random.get_state()
-    try: yield
-    finally: random.setstate(st[0]); np.random.set_state(st[1])
-
-_end = object()
+__all__ = ['NEW_WHALE', 'SeededDLCallback', 'get_dls', 'get_test_dl']
 
 # %% ../nbs/02_data.ipynb #03e0b0ff
 def _as_floats(wgts, names=None, what:str='wgts') -> np.ndarray:
@@ -219,6 +54,8 @@ def check_wgts(wgts, # sampling weights, one per item
     if not w.sum() > 0: raise ValueError("wgts: every weight is 0: nothing could be drawn")
     return w/w.sum()
 
+_end = object()   # what `create_batches` reads at the end of the batch iterator
+
 class SeededDL(TfmdDL):
     "A `TfmdDL` whose shuffle depends on `(seed, epoch)` and whose item `i` is built with `random`/NumPy seeded from `(seed, epoch, i)`."
     def __init__(self, dataset=None, # fastai's `Datasets` (or any indexable), as for `TfmdDL`
@@ -230,14 +67,15 @@ class SeededDL(TfmdDL):
         if kwargs.get('persistent_workers'):
             raise ValueError("SeededDL does not support persistent_workers=True: the workers would keep the epoch of their first pass.")
         self.seed, self.epoch, self.skip, self._in_batch = seed, epoch, skip, False
-        with _kept_rng(): super().__init__(dataset, **kwargs)   # fastai seeds `self.rng` from the global `random`
+        with kept_rng(): super().__init__(dataset, **kwargs)   # fastai seeds `self.rng` from the global `random`
         self.wgts = None if wgts is None else check_wgts(wgts, self.n)
 
     def set_epoch(self, epoch:int): self.epoch = epoch   # the epoch of the next pass
 
     # which items, in which order
-    def shuffle_fn(self, idxs):
-        rs = np.random.RandomState(_mix(self.seed, self.epoch, 'shuffle') >> 32)
+    def shuffle_fn(self, idxs, # the item indices of a pass
+                  ):
+        rs = np.random.RandomState(mix_seed(self.seed, self.epoch, 'shuffle') >> 32)
         perm = rs.permutation(len(idxs)) if self.wgts is None else rs.choice(len(idxs), len(idxs), p=self.wgts)
         return [idxs[i] for i in perm]
 
@@ -248,34 +86,39 @@ class SeededDL(TfmdDL):
         return idxs[n:]
 
     def __iter__(self):
-        self.fake_l.generator = torch.Generator().manual_seed(_mix(self.seed, self.epoch, 'torch') >> 1)  # not torch's global
+        self.fake_l.generator = torch.Generator().manual_seed(mix_seed(self.seed, self.epoch, 'torch') >> 1)  # not torch's global
         yield from super().__iter__()
         self.epoch += 1
 
     # each item from its own seed, the caller's random states untouched
-    def create_batches(self, samps):
+    def create_batches(self, samps, # the item indices of the pass, from `get_idxs`
+                      ):
         "Batches built with seeded items; the caller's `random`/NumPy states are restored around each batch."
         it = super().create_batches(samps)
         while True:
-            with _kept_rng():
+            with kept_rng():
                 self._in_batch = True
                 try: b = next(it, _end)
                 finally: self._in_batch = False
             if b is _end: return
             yield b
 
-    def do_item(self, s):
+    def do_item(self, s, # the item's index
+               ):
         if not self._in_batch:
-            with _kept_rng(): return self._seeded_item(s)
+            with kept_rng(): return self._seeded_item(s)
         return self._seeded_item(s)
 
     def _seeded_item(self, s):
-        k = _mix(self.seed, self.epoch, s or 0)
+        k = mix_seed(self.seed, self.epoch, s or 0)
         random.seed(k); np.random.seed(k >> 32)
         return super().do_item(s)
 
     # copies (validation, test and TTA loaders) and peeks keep the position
-    def new(self, dataset=None, cls=None, **kwargs):
+    def new(self, dataset=None, # another dataset; default this loader's
+            cls=None, # another loader class; default this loader's
+            **kwargs, # attributes to change, e.g. `bs`, `shuffle`
+           ):
         "A copy of this loader (with its `seed`, `epoch` and `skip`) with a few changed attributes."
         if issubclass(cls or type(self), SeededDL): kwargs = merge(dict(seed=self.seed, epoch=self.epoch, skip=self.skip), kwargs)
         return super().new(dataset, cls, **kwargs)
@@ -302,25 +145,6 @@ class SeededDLCallback(Callback):
 
 # %% ../nbs/02_data.ipynb #c5565e5d
 NEW_WHALE = 'new_whale' # the label Kaggle expects for "none of the known classes"
-IGNORE_IDX = -100       # target of a row whose label is left out of training: `nn.CrossEntropyLoss`'s `ignore_index`
-
-class _KnownCE(nn.CrossEntropyLoss):
-    "`nn.CrossEntropyLoss` whose 'mean' is 0, not NaN, when every target is ignored"
-    def forward(self, inp, targ):
-        if self.reduction != 'mean': return super().forward(inp, targ)
-        loss = F.cross_entropy(inp, targ, self.weight, ignore_index=self.ignore_index, reduction='sum',
-                               label_smoothing=self.label_smoothing)
-        known = targ != self.ignore_index
-        n = known.sum() if self.weight is None else self.weight[targ[known]].sum()
-        return loss / torch.where(n > 0, n, torch.ones_like(n))
-
-class CrossEntropyLossKnown(CrossEntropyLossFlat):
-    "`CrossEntropyLossFlat` averaged over known targets only: 0, not NaN, when every target is `IGNORE_IDX`"
-    @use_kwargs_dict(keep=True, weight=None, ignore_index=IGNORE_IDX, reduction='mean')
-    def __init__(self, *args, # `nn.CrossEntropyLoss` arguments
-                 axis:int=-1, # the class axis
-                 **kwargs, # `weight`, `ignore_index`, `reduction`, `label_smoothing`, as for `nn.CrossEntropyLoss`
-                ): BaseLoss.__init__(self, _KnownCE, *args, axis=axis, **kwargs)
 
 # %% ../nbs/02_data.ipynb #7811deae
 class IgnoreCategorize(Categorize):
@@ -353,17 +177,6 @@ def oversample_rare(df:pd.DataFrame, # training rows
     return pd.concat([df, df.iloc[np.concatenate(extra)]]) if extra else df
 
 # %% ../nbs/02_data.ipynb #cc2d0cba
-_DEFAULT_COLS = dict(fn_col=('Image', 'image ids'), label_col=('Id', 'labels'))   # the whale competition's
-
-def _missing_cols(df, **cols) -> str|None:
-    "The error for the columns (argument=column or list) `df` lacks, naming the argument of a default name; None if none"
-    miss = [(a, c) for a, cs in cols.items() for c in listify(cs) if c is not None and c not in df.columns]
-    if not miss: return None
-    has = f"the DataFrame has {list(df.columns)}"
-    if len(miss) == 1 and _DEFAULT_COLS.get(a := miss[0][0], ('',))[0] == (c := miss[0][1]):
-        return f"missing column '{c}' (the default {a}): pass {a}=, the column of {_DEFAULT_COLS[a][1]}; {has}"
-    return f"missing column(s) {[c for _, c in miss]}; {has}"
-
 def _check_target(df, lcols, task, onehot:bool):
     "Regression targets are numbers; one-hot columns hold 0 and 1"
     for c in lcols:
@@ -388,13 +201,13 @@ def _check_fold(df, fold, fold_col):
 
 # %% ../nbs/02_data.ipynb #afee0cff
 def _check_rows(df, fn_col, lcols, fold_col, task, onehot:bool=False):
-    if msg := _missing_cols(df, fn_col=fn_col, fold_col=fold_col, label_col=lcols): raise ValueError(msg)
+    if msg := missing_cols(df, fn_col=fn_col, fold_col=fold_col, label_col=lcols): raise ValueError(msg)
     for c in lcols:
-        if (na := df[c].isna()).any(): raise ValueError(f"column '{c}' has NaN labels in rows {_some(df.index[na], 10, str)}"
+        if (na := df[c].isna()).any(): raise ValueError(f"column '{c}' has NaN labels in rows {some_items(df.index[na], 10, str)}"
                                                          + (" (a row with no labels needs '')" if task == 'multi' else ''))
     _check_target(df, lcols, task, onehot)
     if (dup := df[fn_col].duplicated(keep=False)).any():
-        raise ValueError(f"column '{fn_col}' has duplicate image ids {_some(df[fn_col][dup].unique(), 10, str)} in rows {_some(df.index[dup], 10, str)}")
+        raise ValueError(f"column '{fn_col}' has duplicate image ids {some_items(df[fn_col][dup].unique(), 10, str)} in rows {some_items(df.index[dup], 10, str)}")
 
 def _vocab(trn, val, fold, label_col, task, label_delim, drop, unseen=None):
     "Sorted classes: of the training rows (single-label, after checking validation has no others unless `unseen`), of all rows (multi)."
@@ -403,7 +216,7 @@ def _vocab(trn, val, fold, label_col, task, label_delim, drop, unseen=None):
     elif unseen != 'new' and len(only := val[~val[label_col].isin(known | set(drop))]):
         g = only.groupby(label_col, sort=True).groups
         raise ValueError(f"{len(g)} label(s) of column '{label_col}' appear only in validation fold {fold}, where no model can predict them: "
-            + '; '.join(f'{k!r} (rows {_some(v, 5, str)})' for k, v in list(g.items())[:10]) + (' ...' if len(g) > 10 else '')
+            + '; '.join(f'{k!r} (rows {some_items(v, 5, str)})' for k, v in list(g.items())[:10]) + (' ...' if len(g) > 10 else '')
             + ". Put such rows in fold -1 (always training) or split the folds by class; for an open-set competition pass unseen='new'.")
     # an open set: every fold gets the same outputs too (OOF rows of all folds line up); a validation class its training
     # lacks keeps its column, untrained, and its rows are scored as new (`get_dls` passes them as ignored labels)
@@ -436,20 +249,6 @@ def fold_items(df:pd.DataFrame, # one row per image
     vocab = None if task == 'regression' else list(label_col) if onehot else _vocab(trn, val, fold, label_col, task, label_delim, drop, unseen)
     if oversample: trn = oversample_rare(trn, oversample, label_col)
     return pd.concat([trn, val]), len(trn), vocab
-
-# %% ../nbs/02_data.ipynb #a3d5b727
-def _image_file(folder, fn, suffix:str='') -> Path:
-    "The file of image `fn`: `folder/(fn+suffix)` for a relative name, `fn+suffix` itself for an absolute path"
-    name = str(fn) + suffix
-    return Path(name) if folder is None else Path(folder)/name
-
-class FileReader(ColReader):
-    "fastai's `ColReader` for file names: id + `suffix`, relative names joined to `folder`, absolute paths kept"
-    def __init__(self, cols, # column(s) of file names or ids
-                 folder:str|Path, # folder of the relative names; None: the names are paths
-                 suffix:str='', # appended to each name, e.g. '.jpg' when the column holds ids without extension
-                ): super().__init__(cols); self.folder, self.suffix = None if folder is None else Path(folder), suffix
-    def _do_one(self, r, c): return _image_file(self.folder, super()._do_one(r, c), self.suffix)
 
 # %% ../nbs/02_data.ipynb #d41224b5
 def _row_wgts(wgts, df, items, n_trn, label_col, task):
@@ -484,7 +283,7 @@ def _comp_dls(f, comp, given:dict):
     return f(comp.df, **(kw | given))
 
 # %% ../nbs/02_data.ipynb #b5840b29
-@_takes_comp(_comp_dls)
+@takes_comp(_comp_dls)
 def get_dls(df:pd.DataFrame, # one row per image, with a fold column; or a `Competition` (then the second argument may be the fold)
             folder:str|Path=None, # folder holding the images named in `fn_col`; None: `fn_col` holds paths
             fold:int=None, # rows with this fold are the validation set; fold -1 is always training
@@ -551,150 +350,3 @@ def get_test_dl(dls:DataLoaders, # from `get_dls`
         ds.tls[0].tfms.fs = [FileReader(reader.cols, getattr(reader, 'folder', None) if folder is None else folder,
                                         getattr(reader, 'suffix', '') if suffix is None else suffix)] + list(tls[0].tfms.fs[1:])
     return dls.valid.new(ds, **kwargs)
-
-# %% ../nbs/02_data.ipynb #c942277e
-class BadImagesError(ValueError):
-    "Some images are missing, unreadable, truncated or too large for PIL; `bad` lists them (index: the rows)."
-    def __init__(self, msg:str, # what is wrong, with the first files named
-                 bad:pd.DataFrame, # one row per bad image: file and problem
-                ): super().__init__(msg); self.bad = bad
-
-def _check_image(fn):
-    fn = Path(fn)
-    if not fn.is_file(): return ('missing', 'no such file')
-    try: im = Image.open(fn)
-    except Image.DecompressionBombError: return ('too many pixels', _pixel_claim(fn))
-    except Exception as e: return ('unreadable', f'{type(e).__name__}: {e}')
-    try:
-        with im: im.load(); return (im.size[0], im.size[1], im.mode)
-    except Image.DecompressionBombError: return ('too many pixels', _pixel_claim(fn, im))
-    except Exception as e: return ('truncated or corrupt', f'{type(e).__name__}: {e}')
-
-def _short(s, n:int=80, tail:bool=True) -> str:
-    "`s` cut to `n` characters: its end kept (file names), or its start"
-    s = str(s)
-    return s if len(s) <= n else '...' + s[-(n-3):] if tail else s[:n-3] + '...'
-
-# %% ../nbs/02_data.ipynb #b6738acc
-def _why_missing(ids, folder, suffix:str, n_rows:int) -> str:
-    "The likely cause of the missing files of `ids`, found by listing `folder` once; '' if none is clear"
-    ids = [str(i) for i in ids if not os.path.isabs(str(i))]
-    if not ids or folder is None: return ''
-    if not Path(folder).is_dir(): return f'the folder {folder} does not exist'
-    entries = list(os.scandir(folder))
-    files, exts = {e.name for e in entries if e.is_file()}, {}
-    for f in files: exts.setdefault(os.path.splitext(f)[0], os.path.splitext(f)[1])   # name without extension -> extension
-    fix = pd.Series([('' if i in files else exts.get(i)) for i in ids], dtype=object).value_counts()
-    if len(fix) and fix.index[0] != suffix:
-        s, k = fix.index[0], fix.iloc[0]
-        return (f"{'every id' if k == len(ids) else f'{k} of the {len(ids)} missing ids'} exist{'s' if k == len(ids) else ''} in {folder} "
-                + (f"with the extension {s!r}" if s else 'as a file name as it is') + f": pass suffix={s!r}")
-    if len(ids) < n_rows: return ''
-    such = sorted(e.name + ('/' if e.is_dir() else '') for e in entries)
-    return (f"none of the ids exists in {folder}; the folder holds {len(files)} files and {len(entries) - len(files)} folders"
-            + (f" such as {_some([_short(o, 40) for o in such], 3)}" if such else ''))
-
-def _bad_message(bad:pd.DataFrame, n_rows:int, folder, suffix:str, ids) -> str:
-    "A few lines whatever the number of bad rows: the count of each problem, the first rows of each, the likely cause"
-    first = bad.groupby('problem', sort=False).head(3).head(5)          # the first rows of each problem, in row order
-    lines = [f'  row {i}: {_short(r.file)}: {r.problem} ({_short(r.detail, 60, tail=False)})' for i, r in first.iterrows()]
-    if len(bad) > len(first):
-        lines.append(f"  ... {len(bad) - len(first)} more: " + ', '.join(f'{v} {k}' for k, v in bad.problem.value_counts().items()) + ' in all (`.bad` lists them)')
-    if why := _why_missing(ids[(bad.problem == 'missing').to_numpy()], folder, suffix, n_rows): lines.append('  ' + why)
-    if (bad.problem == 'too many pixels').any(): lines.append('  ' + _bomb_fix())
-    return f"{len(bad)} of {n_rows} images are bad:\n" + '\n'.join(lines)
-
-# %% ../nbs/02_data.ipynb #3de66633
-def _comp_images(f, comp, given:dict):
-    "`check_images(comp)`: training and test images; one `BadImagesError` for both (index: split, row)"
-    kw, infos, bads, msgs = dict(fn_col=comp.fn_col, suffix=comp.suffix) | given, {}, {}, []
-    kw.pop('folder', None)
-    for split, df, folder in (('train', comp.df, comp.folder), ('test', comp.test_df, comp.test_folder)):
-        try: infos[split] = f(df, folder, **kw)
-        except BadImagesError as e: bads[split] = e.bad; msgs.append(f'{split}: {e}')
-    if bads: raise BadImagesError('\n'.join(msgs), pd.concat(bads, names=['split', 'row']))
-    return pd.concat(infos, names=['split', 'row'])
-
-@_takes_comp(_comp_images)
-def check_images(df:pd.DataFrame, # one row per image; or a `Competition` (its training and test images)
-                 folder:str|Path, # folder holding the images
-                 fn_col:str='Image', # column of file names: relative to `folder`, or absolute paths
-                 num_workers:int=None, # threads reading images; default: 4 per CPU, at most 32
-                 progress:bool=False, # show a progress bar
-                 suffix:str='', # appended to the names to name the files, e.g. '.jpg' for ids without extension
-                ) -> pd.DataFrame:
-    "Width, height and mode of every image; raises one `BadImagesError` naming every missing, unreadable, truncated or too large file."
-    if fn_col not in df.columns:
-        raise ValueError(_missing_cols(df, fn_col=fn_col) if fn_col == 'Image' else f"missing column '{fn_col}'; the DataFrame has {list(df.columns)}")
-    fns = [_image_file(folder, f, suffix) for f in df[fn_col]]
-    old, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
-    try: res = list(parallel(_check_image, fns, n_workers=num_workers or min(32, 4*(os.cpu_count() or 1)), threadpool=True, progress=progress))
-    finally: ImageFile.LOAD_TRUNCATED_IMAGES = old
-    bad = [(i, f, r[0], r[1]) for i, f, r in zip(df.index, fns, res) if isinstance(r[0], str)]
-    if bad:
-        bad = pd.DataFrame(bad, columns=['row', 'file', 'problem', 'detail']).set_index('row')
-        ids = df[fn_col][[isinstance(r[0], str) for r in res]]
-        raise BadImagesError(_bad_message(bad, len(df), folder, suffix, ids), bad)
-    return pd.DataFrame(res, index=df.index, columns=['width', 'height', 'mode'])
-
-# %% ../nbs/02_data.ipynb #dbd439fb
-@contextmanager
-def _seeded(k:int):
-    "Seed Python, NumPy and torch from `k` inside; restore their states on exit."
-    with _kept_rng(), torch.random.fork_rng(devices=[]):
-        random.seed(k); np.random.seed(k >> 32); torch.manual_seed(k >> 1)
-        yield
-
-def _dls_draws(dls, rows, n_draws, seed):
-    "Per row: [validation version] + `n_draws` training draws, decoded, through `dls.train`'s pipelines."
-    dl = dls.train
-    ds = Datasets(tls=[tl._new(rows, split_idx=0) for tl in dl.dataset.tls[:dl.n_inp]])
-    dl = dl.new(ds, bs=n_draws, shuffle=False, drop_last=False)
-    pipes, res = (dl.after_item, dl.before_batch, dl.after_batch), []
-    old = [p.split_idx for p in pipes]
-    try:
-        for i in range(len(rows)):
-            ims = []
-            for split, e in [(1, 0)] + [(0, e) for e in range(n_draws)]:
-                dl.epoch = e
-                for p in pipes: p.split_idx = split  # item transforms too: the first column is the validation version
-                with ds.set_split_idx(split), _seeded(_mix(seed, i, e, 'batch')):
-                    b = dl.after_batch(dl.do_batch([dl.do_item(i)]))
-                ims.append(dl.decode_batch(b, max_n=1)[0][0])
-            res.append(ims)
-    finally:
-        for p, o in zip(pipes, old): p.split_idx = o
-    return res
-
-def _tfms_draws(tfms, rows, folder, fn_col, n_draws, size, seed):
-    tfm, rs = AlbumentationsTransform(tfms), ItemResize(size) if size is not None else None
-    res = []
-    for i, fn in enumerate(rows[fn_col]):
-        im = PILImageRGB.create(_image_file(folder, fn))
-        if rs is not None: im = rs(im, split_idx=1)
-        draws = []
-        for e in range(n_draws):
-            with _seeded(_mix(seed, i, e)): draws.append(tfm(im, split_idx=0))
-        res.append([im] + draws)
-    return res
-
-# %% ../nbs/02_data.ipynb #fb1ec4b4
-def show_augmented(src, # `DataLoaders` (the training pipeline) or an albumentations pipeline / list of transforms
-                   df:pd.DataFrame, # rows whose images to show
-                   folder:str|Path=None, # image folder (needed with an albumentations pipeline)
-                   n_images:int=4, # rows: the first `n_images` of `df`
-                   n_draws:int=6, # augmentation draws per image
-                   fn_col:str='Image', # column of file names
-                   size:int|tuple=None, # resize first (with an albumentations pipeline)
-                   seed:int=42, # seed of the draws
-                   figsize=None, # matplotlib figure size; default from the grid
-                  ):
-    "A grid of the same images under several augmentation draws, to catch artifacts by eye. Returns the axes."
-    rows = df.iloc[:n_images]
-    grid = (_dls_draws(src, rows, n_draws, seed) if isinstance(src, DataLoaders) else
-            _tfms_draws(src, rows, folder, fn_col, n_draws, size, seed))
-    fig, axs = plt.subplots(len(rows), n_draws+1, figsize=figsize or (1.6*(n_draws+1), 1.6*len(rows)), squeeze=False)
-    for r, ims in enumerate(grid):
-        for c, im in enumerate(ims): show_image(im, ax=axs[r, c], title=('valid' if c == 0 else f'draw {c-1}') if r == 0 else None)
-    fig.tight_layout()
-    return axs

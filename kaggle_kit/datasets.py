@@ -1,4 +1,4 @@
-"""Kaggle-style data sets, no download: scikit-learn's handwritten digits, rendered whale flukes with a long tail and identity in fine detail, and small stand-ins of six image competitions in their exact layouts.
+"""Kaggle-style identification data sets, no download: scikit-learn's handwritten digits as whales, and rendered whale flukes with a long tail and identity in fine detail.
 
 Docs: https://kaggle-kit.github.io/kaggle-kit/datasets.html.md"""
 
@@ -12,7 +12,7 @@ import numpy as np, pandas as pd
 from PIL import Image, ImageDraw, ImageFilter
 
 # %% auto #0
-__all__ = ['make_whales', 'make_flukes', 'make_competition']
+__all__ = ['make_whales', 'make_flukes']
 
 # %% ../nbs/09_datasets.ipynb #a084d7c8
 from .data import NEW_WHALE   # one definition of the label, where the targets are made
@@ -51,7 +51,7 @@ def make_whales(path:str|Path, # folder to write (created; reused when already b
     rng = np.random.default_rng(seed)
     names = _names(rng, n_known)
     ids = [names[t] if t < n_known else NEW_WHALE for t in digits.target]
-    files = [f'{h}.png' for h in _hexes(rng, len(ids))]
+    files = [f'{h}.png' for h in hex_ids(rng, len(ids))]
     tr, te = train_test_split(np.arange(len(ids)), test_size=test_frac, random_state=seed, stratify=digits.target)
     for folder, idxs in (('train', tr), ('test', te)):
         (path/folder).mkdir(parents=True, exist_ok=True)
@@ -64,7 +64,11 @@ def make_whales(path:str|Path, # folder to write (created; reused when already b
     (path/'dataset.json').write_text(json.dumps(meta))
     return path
 
-def _hexes(rng, n, width=8):
+# %% ../nbs/09_datasets.ipynb #8cfcf486
+def hex_ids(rng:np.random.Generator, # the generator to draw from
+            n:int, # how many
+            width:int=8, # characters each
+           ) -> list[str]:
     "`n` distinct hex strings of `width` characters, like the competitions' image names and ids."
     out, seen = [], set()
     while len(out) < n:
@@ -128,14 +132,17 @@ def _photo(tmpl, rng, size):
     return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
 
 # %% ../nbs/09_datasets.ipynb #60882d91
-def _tail_counts(n, gamma=1.6, kmax=40):
+def tail_counts(n:int, # individuals
+                gamma:float=1.6, # the power law's exponent
+                kmax:int=40, # the most images an individual has
+               ) -> np.ndarray:
     "Training images of `n` individuals: quantiles of a power law p(k) ~ k^-gamma on 1..kmax (the same shape for any seed)."
     p = np.arange(1, kmax+1, dtype=float)**-gamma
     return np.searchsorted(np.cumsum(p/p.sum()), (np.arange(n) + 0.5)/n) + 1
 
 def _flukes_plan(rng, n_ids, train_new, test_new):
     "Who is on each photo (individuals from `n_ids` on are unnamed) and its split (0 train, 1 test)."
-    n_trn = rng.permutation(_tail_counts(n_ids))
+    n_trn = rng.permutation(tail_counts(n_ids))
     n_tst = rng.binomial(n_trn + 1, 0.3)                                      # a singleton has a test photo half the time
     n_new_trn = round(train_new/(1 - train_new) * n_trn.sum())                 # one photo each
     n_new_tst = round(test_new/(1 - test_new) * n_tst.sum())
@@ -165,7 +172,7 @@ def make_flukes(path:str|Path, # folder to write (created; reused when already b
     rng = np.random.default_rng(seed)
     names = _names(rng, n_ids)
     ind, split = _flukes_plan(rng, n_ids, train_new, test_new)
-    files = [f'{h}.png' for h in _hexes(rng, len(ind))]
+    files = [f'{h}.png' for h in hex_ids(rng, len(ind))]
     for folder in ('train', 'test'): (path/folder).mkdir(parents=True, exist_ok=True)
     tmpls = {}
     for j, (i, s) in enumerate(zip(ind, split)):
@@ -176,339 +183,6 @@ def make_flukes(path:str|Path, # folder to write (created; reused when already b
     trn.to_csv(path/'train.csv', index=False)
     tst.to_csv(path/'test_labels.csv', index=False)
     tst.assign(Id=' '.join([NEW_WHALE] + names[:4])).to_csv(path/'sample_submission.csv', index=False)
-    (path/'dataset.json').write_text(json.dumps(meta))
-    return path
-
-# %% ../nbs/09_datasets.ipynb #fdd0ed38
-def _layout(**kw): return kw | {k: kw.get(k) for k in ('group', 'k', 'new_label', 'shares')}   # every key in every layout
-
-LAYOUTS = {   # the competitions `make_competition` imitates, in `Competition`'s words; `shares`: of the target's values
-    'plant': _layout(slug='plant-pathology-2020-fgvc7', title='Plant Pathology 2020 - FGVC7', fn_col='image_id',
-        label_col=['healthy', 'multiple_diseases', 'rust', 'scab'], target='onehot', sub_kind='probs', metric='auc',
-        folder='images', test_folder='images', suffix='.jpg', test_csv=True, shares=(0.283, 0.05, 0.342, 0.325)),
-    'aptos': _layout(slug='aptos2019-blindness-detection', title='APTOS 2019 Blindness Detection', fn_col='id_code',
-        label_col='diagnosis', target='ordinal', sub_kind='int', metric='qwk',
-        folder='train_images', test_folder='test_images', suffix='.png', test_csv=True, shares=(0.49, 0.1, 0.27, 0.05, 0.09)),
-    'pawpularity': _layout(slug='petfinder-pawpularity-score', title='PetFinder.my - Pawpularity Contest', fn_col='Id',
-        label_col='Pawpularity', target='regression', sub_kind='float', metric='rmse',
-        folder='train', test_folder='test', suffix='.jpg', test_csv=True),
-    'melanoma': _layout(slug='siim-isic-melanoma-classification', title='SIIM-ISIC Melanoma Classification',
-        fn_col='image_name', label_col='target', target='binary', sub_kind='prob', metric='auc', group='patient_id',
-        folder='jpeg/train', test_folder='jpeg/test', suffix='.jpg', test_csv=True, shares=(0.96, 0.04)),
-    'happywhale': _layout(slug='happy-whale-and-dolphin', title='Happywhale - Whale and Dolphin Identification',
-        fn_col='image', label_col='individual_id', target='label', sub_kind='topk', k=5, new_label='new_individual',
-        metric='map@5', folder='train_images', test_folder='test_images', suffix='', test_csv=False),
-    'cassava': _layout(slug='cassava-leaf-disease-classification', title='Cassava Leaf Disease Classification',
-        fn_col='image_id', label_col='label', target='label', sub_kind='label', metric='accuracy',
-        folder='train_images', test_folder='test_images', suffix='', test_csv=False, shares=(0.05, 0.1, 0.11, 0.62, 0.12)),
-}
-
-# %% ../nbs/09_datasets.ipynb #03e84ade
-def _quota(rng, shares, n):
-    "`n` class indices in random order, each class `round(share*n)` times (largest remainders): the shares hold at any `n`"
-    raw = np.asarray(shares, float) / np.sum(shares) * n
-    cnt = np.floor(raw).astype(int)
-    cnt[np.argsort(cnt - raw)[:n - cnt.sum()]] += 1
-    return rng.permutation(np.repeat(np.arange(len(cnt)), cnt))
-
-def _unique_ints(rng, n, lo, hi):
-    "`n` distinct ints in [lo, hi), in the order drawn."
-    out = []
-    while len(out) < n: out = list(dict.fromkeys([*out, *rng.integers(lo, hi, 2*n).tolist()]))
-    return out[:n]
-
-def _canvas(rng, s, colour, sd=0.12):
-    "An `s` px RGB background: `colour`, tinted, with a soft light gradient."
-    u = np.linspace(-1, 1, s, dtype=np.float32); ang = rng.uniform(0, 2*np.pi)
-    light = 1 + rng.uniform(0, 0.25)*(np.cos(ang)*u[None] + np.sin(ang)*u[:, None])
-    c = np.asarray(colour, np.float32) * rng.uniform(1 - sd, 1 + sd, 3)
-    return Image.fromarray(np.clip(light[..., None] * c, 0, 255).astype(np.uint8))
-
-def _finish(img, rng, size, noise=4., blur=0., gain=1.):
-    "The 2x canvas `img` at `size` px (antialiased), blurred by `blur` px, times `gain`, with Gaussian noise."
-    img = img.reduce(2)
-    if blur: img = img.filter(ImageFilter.GaussianBlur(blur))
-    a = np.asarray(img, np.float32)*gain + rng.normal(0, noise, (size, size, 1))
-    return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
-
-def _tone(rng, colour, sd=0.15):
-    "`colour` with each channel scaled by 1±`sd`, as a PIL fill."
-    return tuple(int(v) for v in np.clip(np.asarray(colour) * rng.uniform(1 - sd, 1 + sd, 3), 0, 255))
-
-def _dot(d, x, y, r, fill, e=1.):
-    "A filled ellipse of radius `r` (stretched by `e`) at (`x`, `y`) on the ImageDraw `d`."
-    d.ellipse((x - r*e, y - r/e, x + r*e, y + r/e), fill=fill)
-
-def _leaf(rng, s, scale=1.):
-    "A random leaf pose on an `s` px canvas: (centre x, centre y, half length, half width, angle)."
-    cx, cy = s/2 + rng.uniform(-0.06, 0.06, 2)*s
-    return cx, cy, s*rng.uniform(0.36, 0.44)*scale, s*rng.uniform(0.2, 0.25)*scale, rng.uniform(0, np.pi)
-
-def _on_leaf(leaf, t):
-    "Canvas points of the leaf coordinates `t` ((n, 2): along, across, the outline at distance 1)."
-    cx, cy, a, b, th = leaf; u, v = t[:, 0]*a, t[:, 1]*b
-    return np.stack([cx + u*np.cos(th) - v*np.sin(th), cy + u*np.sin(th) + v*np.cos(th)], 1)
-
-def _draw_leaf(d, rng, leaf, colour):
-    "Draw the leaf `leaf` (pointed at both ends, with a midrib) on `d`."
-    phi = np.linspace(0, 2*np.pi, 40)
-    outline = _on_leaf(leaf, np.stack([np.cos(phi), np.sin(phi)*np.abs(np.cos(phi/2))**0.3], 1))
-    d.polygon([tuple(p) for p in outline], fill=_tone(rng, colour))
-    d.line([tuple(p) for p in _on_leaf(leaf, np.array([[-0.9, 0], [0.9, 0]]))], fill=_tone(rng, (150, 190, 110)), width=1)
-
-def _in_leaf(rng, leaf, n, r=0.75):
-    "`n` random canvas points inside the leaf (within `r` of its outline)."
-    u = rng.uniform(-r, r, n)
-    return _on_leaf(leaf, np.stack([u, rng.uniform(-1, 1, n) * r*np.sqrt(1 - u**2)], 1))
-
-# %% ../nbs/09_datasets.ipynb #7fddc5a0
-def _by(df, col): return df.sort_values(col, ignore_index=True)
-
-def _split_quota(rng, layout, n, m):
-    "Classes of `n` training and `m` test rows, each split with the layout's shares."
-    return _quota(rng, LAYOUTS[layout]['shares'], n), _quota(rng, LAYOUTS[layout]['shares'], m)
-
-def _plan_plant(rng, n, m):
-    "Tables of Plant Pathology 2020: one-hot columns, ids `Train_<i>` and `Test_<i>`."
-    cols = LAYOUTS['plant']['label_col']
-    def table(prefix, c):
-        onehot = {k: (c == j).astype(int) for j, k in enumerate(cols)}
-        return pd.DataFrame({'image_id': [f'{prefix}_{i}' for i in range(len(c))], **onehot, '_look': c})
-    trn, tst = (table(p, c) for p, c in zip(('Train', 'Test'), _split_quota(rng, 'plant', n, m)))
-    return dict(train=trn, test=tst, test_csv=tst[['image_id']], sample=tst[['image_id']].assign(**{c: 0.25 for c in cols}))
-
-def _plan_aptos(rng, n, m):
-    "Tables of APTOS 2019: 12-hex `id_code`, `diagnosis` 0-4."
-    ids, (g, gt) = _hexes(rng, n + m, 12), _split_quota(rng, 'aptos', n, m)
-    trn, tst = (_by(pd.DataFrame({'id_code': i, 'diagnosis': c, '_look': c}), 'id_code') for i, c in ((ids[:n], g), (ids[n:], gt)))
-    return dict(train=trn, test=tst, test_csv=tst[['id_code']], sample=tst[['id_code']].assign(diagnosis=0))
-
-_PET_META = {'Subject Focus': 0.03, 'Eyes': 0.77, 'Face': 0.9, 'Near': 0.86, 'Action': 0.01, 'Accessory': 0.07, 'Group': 0.13,
-             'Collage': 0.05, 'Human': 0.17, 'Occlusion': 0.17, 'Info': 0.06, 'Blur': 0.07}   # the real shares of 1s
-
-def _plan_pawpularity(rng, n, m):
-    "Tables of PetFinder Pawpularity: 32-hex `Id`, 12 0/1 metadata columns, `Pawpularity` 1-100 (mean ~38, sd ~21, 3% at 100)."
-    meta = {k: (rng.random(n + m) < p).astype(int) for k, p in _PET_META.items()}
-    score = np.where(rng.random(n + m) < 0.03, 100, np.clip(np.round(rng.beta(1.6, 2.6, n + m)*100), 1, 100)).astype(int)
-    df = pd.DataFrame({'Id': _hexes(rng, n + m, 32), **meta, 'Pawpularity': score})
-    df['_look'] = list(zip(score, df[['Eyes', 'Group', 'Human', 'Occlusion', 'Blur']].itertuples(index=False)))
-    trn, tst = _by(df[:n], 'Id'), _by(df[n:], 'Id')
-    sample = tst[['Id']].assign(Pawpularity=np.round(rng.uniform(20, 80, m), 2))
-    return dict(train=trn, test=tst, test_csv=tst[['Id', *_PET_META]], sample=sample)
-
-# %% ../nbs/09_datasets.ipynb #08dd504f
-def _patients(rng, n):
-    "Images per patient (2-8 each) adding up to `n`."
-    c = []
-    while sum(c) < n: c.append(int(rng.integers(2, 9)))
-    extra = sum(c) - n
-    for i in reversed(range(len(c))):   # trim the last patients, keeping 2 each
-        t = min(extra, c[i] - 2); c[i] -= t; extra -= t
-    return np.array(c)
-
-def _positives(rng, cnt, share):
-    "0/1 targets of the images of patients with `cnt` images each: `share` of them 1, in clusters of 1-3 per patient."
-    pat = np.repeat(np.arange(len(cnt)), cnt)
-    pos, left = np.zeros(len(pat), int), max(1, round(share*len(pat)))
-    for p in rng.permutation(len(cnt)):
-        if left == 0: break
-        take = min(int(rng.integers(1, 4)), cnt[p], left); left -= take
-        pos[rng.choice(np.flatnonzero(pat == p), take, replace=False)] = 1
-    return pat, pos
-
-_SITES = {'torso': 0.51, 'lower extremity': 0.26, 'upper extremity': 0.15, 'head/neck': 0.06, 'palms/soles': 0.015, 'oral/genital': 0.005}
-_BENIGN = {'unknown': 0.82, 'nevus': 0.16, 'seborrheic keratosis': 0.01, 'lentigo NOS': 0.01}
-
-def _plan_melanoma(rng, n, m):
-    "Tables of SIIM-ISIC 2020: `ISIC_<7 digits>`, 2-8 images per `IP_<7 digits>` patient, each patient in one split, ~4% positive."
-    cnts = [_patients(rng, k) for k in (n, m)]
-    pids = iter(f'IP_{i:07d}' for i in _unique_ints(rng, sum(map(len, cnts)), 0, 10**7))
-    names = iter(f'ISIC_{i:07d}' for i in _unique_ints(rng, n + m, 0, 10**7))
-    tables = []
-    for cnt in cnts:
-        k, (pat, pos) = len(cnt), _positives(rng, cnt, LAYOUTS['melanoma']['shares'][1])
-        pid, sex, age = np.array([next(pids) for _ in cnt]), rng.choice(['male', 'female'], k, p=[0.52, 0.48]), 5.*rng.integers(4, 18, k)
-        skin = np.array([235, 200, 180]) + rng.beta(2, 3, (k, 1))*np.array([-95, -105, -110])   # light to dark, one per patient
-        tables.append(pd.DataFrame({'image_name': [next(names) for _ in pat], 'patient_id': pid[pat], 'sex': sex[pat], 'age_approx': age[pat],
-            'anatom_site_general_challenge': rng.choice(list(_SITES), len(pat), p=list(_SITES.values())),
-            'diagnosis': np.where(pos == 1, 'melanoma', rng.choice(list(_BENIGN), len(pat), p=list(_BENIGN.values()))),
-            'benign_malignant': np.where(pos == 1, 'malignant', 'benign'), 'target': pos, '_look': list(zip(pos, map(tuple, skin[pat])))}))
-    trn, tst = (_by(t, 'image_name') for t in tables)
-    return dict(train=trn, test=tst, test_csv=tst[list(tst.columns[:5])], sample=tst[['image_name']].assign(target=0))
-
-_SPECIES = {'humpback_whale': 0.35, 'bottlenose_dolphin': 0.25, 'beluga': 0.15, 'blue_whale': 0.1, 'false_killer_whale': 0.08,
-            'killer_whale': 0.07}
-
-def _plan_happywhale(rng, n, m, unseen=0.45):
-    "Tables of Happywhale: `<14 hex>.jpg` images; 12-hex individuals, a long tail in train.csv; `unseen` of the test rows new individuals."
-    n_ids = next(k for k in range(1, n + 1) if _tail_counts(k).sum() >= n)
-    cnt = rng.permutation(_tail_counts(n_ids)); cnt[cnt.argmax()] -= cnt.sum() - n   # the long tail, n images in all
-    n_new = round(unseen*m); new_cnt = 1 + (rng.random(n_new) < 0.4)                  # unseen individuals: 1-2 test photos each
-    new_cnt = new_cnt[:np.searchsorted(np.cumsum(new_cnt), n_new) + 1]; new_cnt[-1] -= new_cnt.sum() - n_new
-    k = n_ids + len(new_cnt)
-    ids, species = _hexes(rng, k, 12), rng.choice(list(_SPECIES), k, p=list(_SPECIES.values()))
-    marks = [np.column_stack([rng.uniform(-0.35, 0.35, 3), rng.uniform(-0.12, 0.18, 3), rng.integers(0, 6, 3), rng.uniform(0.045, 0.065, 3)])
-             for _ in range(k)]   # the identity: three marks (x, y in body units, colour, radius)
-    ind = np.concatenate([np.repeat(np.arange(n_ids), cnt), rng.choice(n_ids, m - n_new, p=(cnt + 1)/(cnt + 1).sum()),
-                          np.repeat(np.arange(n_ids, k), new_cnt)])
-    new = LAYOUTS['happywhale']['new_label']
-    df = pd.DataFrame({'image': [f'{h}.jpg' for h in _hexes(rng, n + m, 14)], 'species': species[ind],
-                       'individual_id': [ids[i] if i < n_ids else new for i in ind],
-                       '_look': [(list(_SPECIES).index(species[i]), marks[i]) for i in ind]})
-    trn, tst = _by(df[:n], 'image'), _by(df[n:], 'image')
-    top4 = list(trn.individual_id.value_counts().index[:4])
-    return dict(train=trn, test=tst, sample=tst[['image']].assign(predictions=' '.join([new, *top4])))
-
-_CASSAVA = {"0": "Cassava Bacterial Blight (CBB)", "1": "Cassava Brown Streak Disease (CBSD)", "2": "Cassava Green Mottle (CGM)",
-            "3": "Cassava Mosaic Disease (CMD)", "4": "Healthy"}
-
-def _plan_cassava(rng, n, m):
-    "Tables of Cassava Leaf Disease: `<digits>.jpg` images, `label` 0-4, and the label map."
-    ids, (c, ct) = [f'{i}.jpg' for i in _unique_ints(rng, n + m, 10**6, 2**32)], _split_quota(rng, 'cassava', n, m)
-    trn, tst = (_by(pd.DataFrame({'image_id': i, 'label': y, '_look': y}), 'image_id') for i, y in ((ids[:n], c), (ids[n:], ct)))
-    return dict(train=trn, test=tst, sample=tst[['image_id']].assign(label=4), files={'label_num_to_disease_map.json': json.dumps(_CASSAVA)})
-
-# %% ../nbs/09_datasets.ipynb #5a274751
-def _draw_plant(c, rng, size):
-    "A leaf on soil; rust (2): orange spots; scab (3): dark olive patches; multiple_diseases (1): both; healthy (0): none."
-    s = 2*size; img = _canvas(rng, s, (95, 85, 70)); d = ImageDraw.Draw(img); leaf = _leaf(rng, s)
-    _draw_leaf(d, rng, leaf, (70, 135, 45))
-    n_rust, n_scab = [(0, 0), (rng.integers(3, 6), rng.integers(2, 4)), (rng.integers(5, 10), 0), (0, rng.integers(3, 6))][int(c)]
-    for x, y in _in_leaf(rng, leaf, n_scab): _dot(d, x, y, s*rng.uniform(0.05, 0.08), _tone(rng, (65, 55, 30)), rng.uniform(0.6, 1.6))
-    for x, y in _in_leaf(rng, leaf, n_rust): _dot(d, x, y, s*rng.uniform(0.035, 0.05), _tone(rng, (235, 150, 40), 0.1))
-    return _finish(img, rng, size)
-
-def _draw_aptos(g, rng, size):
-    "A fundus: orange disc on black, optic disc, vessels; more and larger lesions with the grade `g`."
-    s = 2*size; img = Image.new('RGB', (s, s), (4, 4, 4)); d = ImageDraw.Draw(img)
-    cx, cy = s/2 + rng.uniform(-0.04, 0.04, 2)*s; r = s*rng.uniform(0.42, 0.47)
-    _dot(d, cx, cy, r, _tone(rng, (190, 85, 35), 0.12))
-    ox = cx + rng.choice([-1, 1])*0.25*s
-    for a in rng.uniform(0, 2*np.pi, 4):   # vessels from the optic disc
-        d.line([(ox, cy), (cx + 0.8*r*np.cos(a), cy + 0.8*r*np.sin(a))], fill=_tone(rng, (120, 30, 20)), width=max(1, s//40))
-    _dot(d, ox, cy, 0.07*s, _tone(rng, (245, 200, 120), 0.05))
-    n = [0, 3, 6, 10, 15][int(g)] + (int(rng.integers(-1, 2)) if g else 0)
-    a, rr = rng.uniform(0, 2*np.pi, n), r*0.75*np.sqrt(rng.random(n))
-    for x, y, hard in zip(cx + rr*np.cos(a), cy + rr*np.sin(a), rng.random(n) < 0.5):
-        if hard: _dot(d, x, y, s*rng.uniform(0.02, 0.03), _tone(rng, (250, 225, 90), 0.05))      # exudates
-        else: _dot(d, x, y, s*rng.uniform(0.025, 0.035 + 0.005*g), _tone(rng, (90, 15, 10), 0.1))  # haemorrhages
-    return _finish(img, rng, size)
-
-def _draw_pawpularity(look, rng, size):
-    "A pet, larger and brighter the higher its score, in a brighter picture; eyes, a friend, a human, an occluder, blur: the metadata."
-    score, (eyes, group, human, occlusion, blur) = look; p = score/100
-    s = 2*size; img = _canvas(rng, s, rng.uniform(50, 200, 3), 0.05); d = ImageDraw.Draw(img)
-    if human: _dot(d, s*rng.uniform(0.05, 0.2), s*rng.uniform(0.1, 0.9), s*0.15, _tone(rng, (225, 180, 150), 0.1), 0.6)
-    cx, cy = s/2 + rng.uniform(-0.08, 0.08, 2)*s; r = s*np.clip(0.12 + 0.26*p + rng.normal(0, 0.02), 0.08, 0.45)
-    fur = np.asarray(_tone(rng, (200, 160, 110), 0.25)) * np.clip(0.35 + 0.65*p + rng.normal(0, 0.06), 0.2, 1.1)
-    if group: _dot(d, cx + r*rng.choice([-1, 1])*1.1, cy + r*0.3, r*0.7, _tone(rng, fur*0.8, 0))
-    _dot(d, cx, cy, r, _tone(rng, fur, 0), rng.uniform(0.85, 1.2))
-    if eyes:
-        for dx in (-0.35, 0.35): _dot(d, cx + dx*r, cy - 0.2*r, max(1, 0.12*r), (20, 20, 20))
-    if occlusion: d.rectangle((0, cy + rng.uniform(-0.2, 0.6)*r, s, cy + r), fill=_tone(rng, (90, 80, 70), 0.2))
-    return _finish(img, rng, size, blur=0.8*size/32 if blur else 0, gain=0.45 + 0.75*p)
-
-def _draw_melanoma(look, rng, size):
-    "Skin in the patient's tone with a lesion: benign: a small even brown mole; malignant: a dark irregular blob; sometimes hairs."
-    pos, skin = look; s = 2*size; img = _canvas(rng, s, skin, 0.04); d = ImageDraw.Draw(img)
-    cx, cy = s/2 + rng.uniform(-0.1, 0.1, 2)*s
-    if pos:
-        for _ in range(rng.integers(4, 8)):
-            _dot(d, cx + rng.normal(0, 0.06)*s, cy + rng.normal(0, 0.06)*s, s*rng.uniform(0.06, 0.12),
-                 _tone(rng, [(45, 30, 25), (80, 45, 35), (70, 70, 95), (30, 20, 20)][rng.integers(4)], 0.1), rng.uniform(0.6, 1.6))
-    else: _dot(d, cx, cy, s*rng.uniform(0.05, 0.11), _tone(rng, (150, 95, 65), 0.15), rng.uniform(0.8, 1.25))
-    if rng.random() < 0.3:   # hairs
-        for _ in range(rng.integers(1, 4)): d.line([tuple(rng.uniform(0, s, 2)), tuple(rng.uniform(0, s, 2))], fill=(40, 30, 25), width=1)
-    return _finish(img, rng, size, noise=3)
-
-# %% ../nbs/09_datasets.ipynb #e40fc786
-_MARKS = [(250, 250, 250), (250, 220, 40), (230, 40, 40), (40, 220, 230), (230, 60, 230), (250, 140, 30)]
-_BODIES = [   # per species (in `_SPECIES` order): colour, outline in body units (x along the body in [-1, 1], y down)
-    ((50, 50, 55), [(-1, -0.3), (-0.5, 0.1), (0, 0.25), (0.5, 0.1), (1, -0.3), (0.6, 0.3), (0.12, 0.45), (0, 0.9), (-0.12, 0.45),
-                    (-0.6, 0.3)]),                                                                          # humpback's fluke
-    ((120, 125, 135), [(-0.9, 0.5), (-0.2, 0.3), (0.1, -0.5), (0.35, -0.3), (0.4, 0.3), (0.9, 0.5)]),       # bottlenose dolphin's fin
-    ((225, 225, 215), [(-1, 0.2), (-0.6, -0.15), (0, -0.25), (0.6, -0.15), (1, 0.2), (0, 0.5)]),             # beluga's back
-    ((90, 105, 125), [(-1, 0.3), (-0.7, 0), (0, -0.12), (0.7, 0), (1, 0.3), (0, 0.45)]),                     # blue whale's back
-    ((35, 35, 40), [(-0.9, 0.5), (-0.3, 0.3), (0, -0.45), (0.2, -0.4), (0.35, 0.3), (0.9, 0.5)]),            # false killer whale's fin
-    ((20, 20, 25), [(-0.9, 0.5), (-0.15, 0.35), (-0.05, -0.85), (0.1, -0.85), (0.2, 0.35), (0.9, 0.5)]),     # killer whale's tall fin
-]
-
-def _draw_happywhale(look, rng, size):
-    "The species' body at a random pose on the sea, with the individual's three coloured marks, each a little off."
-    sp, marks = look; colour, outline = _BODIES[sp]
-    s = 2*size; img = _canvas(rng, s, (40, 80, 115), 0.25); d = ImageDraw.Draw(img)
-    th, sc = rng.uniform(-0.2, 0.2), s*0.42*rng.uniform(0.9, 1.1); cx, cy = s/2 + rng.uniform(-0.06, 0.06, 2)*s
-    pose = lambda u, v: (cx + sc*(u*np.cos(th) - v*np.sin(th)), cy + sc*(u*np.sin(th) + v*np.cos(th)))
-    d.polygon([pose(u, v) for u, v in outline], fill=_tone(rng, colour, 0.1))
-    for u, v, c, r in marks: _dot(d, *pose(u + rng.normal(0, 0.02), v + rng.normal(0, 0.02)), r*s, _tone(rng, _MARKS[int(c)], 0.08))
-    for _ in range(rng.integers(0, 3)): _dot(d, rng.uniform(0, s), rng.uniform(0.7, 1)*s, 0.05*s, (200, 210, 220), 3)   # foam
-    return _finish(img, rng, size)
-
-def _draw_cassava(c, rng, size):
-    "A leaf among others; 0 CBB: brown angular patches; 1 CBSD: yellow-brown streaks; 2 CGM: pale speckles; 3 CMD: yellow mosaic, narrow leaf."
-    c, s = int(c), 2*size; img = _canvas(rng, s, (50, 75, 40)); d = ImageDraw.Draw(img)
-    for _ in range(rng.integers(1, 3)): _draw_leaf(d, rng, _leaf(rng, s, 0.8), (45, 100, 35))   # leaves behind
-    leaf = _leaf(rng, s, 0.8 if c == 3 else 1.); _draw_leaf(d, rng, leaf, (80, 150, 55))
-    if c == 0:
-        for x, y in _in_leaf(rng, leaf, rng.integers(3, 6)):
-            r, a = s*rng.uniform(0.04, 0.08, 5), np.sort(rng.uniform(0, 2*np.pi, 5))
-            d.polygon(list(zip(x + r*np.cos(a), y + r*np.sin(a))), fill=_tone(rng, (115, 75, 40)))
-    if c == 1:
-        for p, q in zip(_in_leaf(rng, leaf, 3), _in_leaf(rng, leaf, 3)):
-            d.line([tuple(p), tuple(q)], fill=_tone(rng, (190, 165, 60)), width=max(1, s//30))
-    if c == 2:
-        for x, y in _in_leaf(rng, leaf, rng.integers(10, 18)): _dot(d, x, y, s*rng.uniform(0.02, 0.03), _tone(rng, (190, 215, 110), 0.08))
-    if c == 3:
-        for x, y in _in_leaf(rng, leaf, rng.integers(4, 7), 0.9):
-            _dot(d, x, y, s*rng.uniform(0.06, 0.1), _tone(rng, (225, 215, 70), 0.08), rng.uniform(0.6, 1.6))
-    return _finish(img, rng, size)
-
-# %% ../nbs/09_datasets.ipynb #b4a69877
-_MAKERS = dict(plant=(_plan_plant, _draw_plant), aptos=(_plan_aptos, _draw_aptos), pawpularity=(_plan_pawpularity, _draw_pawpularity),
-               melanoma=(_plan_melanoma, _draw_melanoma), happywhale=(_plan_happywhale, _draw_happywhale),
-               cassava=(_plan_cassava, _draw_cassava))   # per layout: its tables, and one image from what its row must show
-_TABLES = ('train.csv', 'test.csv', 'test_labels.csv', 'sample_submission.csv', 'label_num_to_disease_map.json')
-
-def _clear(path:Path, old:dict):
-    "Remove what an earlier `make_competition` wrote to `path` (`old`: its dataset.json), so that no stale image or table stays"
-    if old.get('kind') != 'competition' or old.get('layout') not in LAYOUTS: return
-    import shutil
-    (path/'dataset.json').unlink()
-    L = LAYOUTS[old['layout']]
-    for d in {L['folder'], L['test_folder']}: shutil.rmtree(path/d, ignore_errors=True)
-    if (path/'jpeg').is_dir() and not any((path/'jpeg').iterdir()): (path/'jpeg').rmdir()
-    for f in _TABLES: (path/f).unlink(missing_ok=True)
-
-# %% ../nbs/09_datasets.ipynb #d0141307
-def make_competition(path:str|Path, # folder to write (created; reused when already built with the same settings)
-                     layout:str, # the competition, a key of `LAYOUTS`: 'plant', 'aptos', 'pawpularity', 'melanoma', 'happywhale', 'cassava'
-                     seed:int=42, # seed of the tables, the split and every image
-                     n_train:int=None, # training rows (default 400); the test set has a quarter as many (at least 20)
-                     size:int=32, # side of the square images
-                    ) -> Path:
-    "Write a small stand-in of Kaggle competition `layout`: its files, columns, ids, sample, images showing the target, and `test_labels.csv`"
-    if layout not in LAYOUTS: raise ValueError(f"layout must be one of {', '.join(map(repr, LAYOUTS))}, got {layout!r}")
-    if n_train is None: n_train = 400
-    for k, v, lo in (('seed', seed, 0), ('n_train', n_train, 40), ('size', size, 16)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo: raise ValueError(f"{k} must be an int >= {lo}, got {v!r}")
-    path, L = Path(path), LAYOUTS[layout]
-    meta = dict(kind='competition', layout=layout, seed=int(seed), n_train=int(n_train), size=int(size), version=1)
-    old = json.loads((path/'dataset.json').read_text()) if (path/'dataset.json').exists() else {}
-    if old == meta: return path
-    _clear(path, old)
-    code = list(LAYOUTS).index(layout); plan, draw = _MAKERS[layout]
-    seed, n_train, size = meta['seed'], meta['n_train'], meta['size']
-    t = plan(np.random.default_rng([seed, code, 0]), n_train, max(20, round(n_train/4)))
-    rows = [(fn, look, L[folder]) for s, folder in (('train', 'folder'), ('test', 'test_folder'))
-            for fn, look in zip(t[s][L['fn_col']], t[s]['_look'])]
-    for j, (fn, look, folder) in enumerate(rows):   # each image from its own generator: (seed, layout, row)
-        (path/folder).mkdir(parents=True, exist_ok=True)
-        draw(look, np.random.default_rng([seed, code, 1, j]), size).save(path/folder/f"{fn}{L['suffix']}", quality=90)
-    t['train'].drop(columns='_look').to_csv(path/'train.csv', index=False)
-    t['test'].drop(columns='_look').to_csv(path/'test_labels.csv', index=False)
-    if L['test_csv']: t['test_csv'].to_csv(path/'test.csv', index=False)
-    t['sample'].to_csv(path/'sample_submission.csv', index=False)
-    for name, text in t.get('files', {}).items(): (path/name).write_text(text)
     (path/'dataset.json').write_text(json.dumps(meta))
     return path
 
@@ -524,7 +198,8 @@ def whale_dls(df:pd.DataFrame, # `train.csv` of a `make_whales` or `make_flukes`
               dls_kwargs:dict=None, # more `get_dls` arguments
              ):
     "`get_dls` on fold `fold` of the embedded whale data: new_whale rows validate but never train, ImageNet statistics"
-    from kaggle_kit.data import get_dls, default_train_tfms
+    from kaggle_kit.data import get_dls
+    from kaggle_kit.augment import default_train_tfms
     from fastai.vision.all import Normalize, imagenet_stats
     return get_dls(df, Path(data)/'train', fold, size=size, bs=bs, num_workers=num_workers, seed=seed, drop_classes=[NEW_WHALE],
                    train_tfms=default_train_tfms(hflip=False) if train_tfms else None,
@@ -544,7 +219,8 @@ def whale_learner(df:pd.DataFrame, # `train.csv` of a `make_whales` or `make_flu
                   **kwargs, # more `timm_learner` arguments (`ps`, `pretrained`...)
                  ):
     "A `timm_learner` on `whale_dls`, as the kit's tests, benches and demo train it"
-    from kaggle_kit.data import SeededDLCallback, CrossEntropyLossKnown
+    from kaggle_kit.data import SeededDLCallback
+    from kaggle_kit.losses import CrossEntropyLossKnown
     from kaggle_kit.metrics import AccuracyKnown, NewWhaleCallback
     from kaggle_kit.models import timm_learner
     dls = whale_dls(df, data, fold, size, bs, seed, num_workers, train_tfms, dls_kwargs)

@@ -6,7 +6,7 @@ Docs: https://kaggle-kit.github.io/kaggle-kit/embed.html.md"""
 
 # %% ../nbs/13_embed.ipynb #bfd8ee8d
 from __future__ import annotations
-import math
+import math, hashlib
 from functools import partial
 from warnings import warn
 import numpy as np, torch, timm
@@ -16,8 +16,9 @@ from fastcore.basics import store_attr
 from fastcore.foundation import L
 from fastai.learner import Learner
 from fastai.optimizer import Optimizer
-from .data import IGNORE_IDX, CrossEntropyLossKnown, SeededDLCallback
-from .models import timm_groups, timm_no_wd, TimmWdCallback, FrozenGradCallback, _check_cover, _timm_normalize
+from .data import SeededDLCallback
+from .losses import IGNORE_IDX, CrossEntropyLossKnown
+from .models import timm_groups, timm_no_wd, TimmWdCallback, FrozenGradCallback, check_param_groups, timm_normalize
 
 # %% auto #0
 __all__ = ['GeM', 'arcface_margins', 'ArcMarginHead', 'ArcMarginLoss', 'EmbeddingModel', 'embedding_learner']
@@ -32,15 +33,17 @@ class GeM(nn.Module):
     ):
         super().__init__()
         if not p > 0: raise ValueError(f"p must be > 0, got {p}")
-        self.eps, p = eps, torch.tensor(float(p))
+        self.eps, self.p0, p = eps, float(p), torch.tensor(float(p))
         if learn_p: self.p = nn.Parameter(p)
         else: self.register_buffer('p', p)
 
-    def forward(self, x):
+    def forward(self, x, # (N, C, H, W) feature maps
+               ):
         if x.ndim != 4: raise ValueError(f"GeM pools (N, C, H, W) maps, got shape {tuple(x.shape)}")
         return x.clamp(min=self.eps).pow(self.p).mean((-2, -1)).pow(1/self.p)
 
-    def extra_repr(self): return f"p={self.p.item():.4g}, learn_p={isinstance(self.p, nn.Parameter)}"
+    def extra_repr(self):   # the p it was built with: what a checkpoint fingerprint compares, whatever training made of it
+        return f"p={self.p0:.4g}, learn_p={isinstance(self.p, nn.Parameter)}, eps={self.eps:g}"
 
 # %% ../nbs/13_embed.ipynb #3544e4c2
 def arcface_margins(counts, # training images per class, one number per class (array, list or tensor)
@@ -96,7 +99,13 @@ class ArcMarginHead(nn.Module):
         nn.init.xavier_uniform_(self.weight)
         self.register_buffer('m', _margins(m, n_classes))   # a buffer: in the state dict and checkpoints, never trained
 
-    def cosine(self, emb):
+    def extra_repr(self):   # how it was built, as PyTorch prints it and as a checkpoint's fingerprint compares it
+        m = self.m.unique()
+        m = f'{m.item():.4g}' if len(m) == 1 else 'per class sha256:' + hashlib.sha256(self.m.cpu().numpy().tobytes()).hexdigest()[:12]
+        return f'emb_dim={self.emb_dim}, n_classes={self.n_classes}, k={self.k}, s={self.s:g}, m={m}'
+
+    def cosine(self, emb, # (N, emb_dim) embeddings
+              ):
         "Cosine of each embedding to each class: its closest sub-center. (N, emb_dim) -> (N, n_classes)."
         if emb.ndim != 2 or emb.shape[1] != self.emb_dim:
             raise ValueError(f"expected embeddings of shape (N, {self.emb_dim}), got {tuple(emb.shape)}")
@@ -160,7 +169,8 @@ class EmbeddingModel(nn.Module):
         self.neck = nn.Sequential(nn.Linear(sum(chs), emb_dim, bias=False), nn.BatchNorm1d(emb_dim))
         self.head = ArcMarginHead(emb_dim, n_classes, 1 if head == 'arcface' else k, s, m)
 
-    def forward(self, x):
+    def forward(self, x, # a batch of images, (N, C, H, W)
+               ):
         maps = self.body.forward_intermediates(x, indices=self.n_stages, intermediates_only=True)
         return F.normalize(self.neck(torch.cat([pool(f) for pool, f in zip(self.pools, maps)], 1)), dim=1)
 
@@ -175,7 +185,7 @@ def embed_groups(model:EmbeddingModel, # an `EmbeddingModel`
         warn(f"{type(model.body).__name__} has no `group_matcher` in timm: one group for the whole body.")
         body = [[n for n, _ in model.named_parameters() if n.startswith('body.')]]
     res = body + [[n for n, _ in model.named_parameters() if not n.startswith('body.')]]
-    _check_cover(model, res)
+    check_param_groups(model, res)
     return res
 
 def embed_splitter(model:EmbeddingModel, # an `EmbeddingModel`
@@ -240,7 +250,7 @@ def embedding_learner(dls, # fastai `DataLoaders` from `get_dls` (single-label; 
         if m != 'dynamic': raise ValueError(f"m must be 'dynamic' or a margin in radians, got {m!r}")
         m = arcface_margins(train_counts(dls))
     model = EmbeddingModel(arch, len(dls.vocab), emb_dim, n_stages, p, learn_p, head, k, s, m, pretrained, **(model_kwargs or {}))
-    if pretrained: _timm_normalize(dls, model.body.pretrained_cfg)
+    if pretrained: timm_normalize(dls, model.body.pretrained_cfg)
     cbs = [SeededDLCallback(), FrozenGradCallback(), EmbedWdCallback(), *([_knn_cb()] if knn else []), *L(cbs)]
     learn = Learner(dls, model, loss_func=ArcMarginLoss(model.head, label_smoothing),
                     splitter=partial(embed_splitter, groups=groups), cbs=cbs, **kwargs)

@@ -89,7 +89,10 @@ def process_start_time() -> float:
 
 _import_time = time.time()
 
-def _env_number(env, name, inf_ok=False) -> float|None:
+def env_number(env, # environment mapping, e.g. `os.environ`
+               name:str, # the variable
+               inf_ok:bool=False, # 'inf' is a valid value (no limit)
+              ) -> float|None:
     "The positive number in the environment variable `name`, None when unset or empty; an error naming it otherwise."
     v = str(env.get(name, '')).strip()
     if not v: return None
@@ -103,7 +106,7 @@ def session_start_time(env=None, # environment mapping; `os.environ` by default
                       ) -> float:
     "When the session began: `KAGGLE_KIT_SESSION_START`, else the container's start (Kaggle, Colab) or this process's."
     env = os.environ if env is None else env
-    start = _env_number(env, 'KAGGLE_KIT_SESSION_START')
+    start = env_number(env, 'KAGGLE_KIT_SESSION_START')
     if start is not None:
         if start > time.time() + 60: raise ValueError(f"KAGGLE_KIT_SESSION_START={env['KAGGLE_KIT_SESSION_START']!r} "
                                                       "is in the future: it must be a Unix time in seconds (`date +%s`).")
@@ -119,12 +122,12 @@ class SessionClock:
         env=None,           # environment mapping; `os.environ` by default
     ):
         env = os.environ if env is None else env
-        session_h = _env_number(env, 'KAGGLE_KIT_SESSION_HOURS', inf_ok=True) or _limits_h[detect_platform(env)]
+        session_h = env_number(env, 'KAGGLE_KIT_SESSION_HOURS', inf_ok=True) or _limits_h[detect_platform(env)]
         end = math.inf
         if limit_h is None: limit_h, start = session_h, session_start_time(env) if start is None else start
         elif start is None:   # a budget for this process, which never outlasts the platform's session
             s0 = session_start_time(env)
-            start, end = s0 if _env_number(env, 'KAGGLE_KIT_SESSION_START') else process_start_time(), s0 + session_h*3600
+            start, end = s0 if env_number(env, 'KAGGLE_KIT_SESSION_START') else process_start_time(), s0 + session_h*3600
         if not limit_h > 0: raise ValueError(f"limit_h must be positive (inf for no limit), got {limit_h}")
         self.limit, self.start = limit_h*3600, start
         self.deadline = min(start + self.limit, end)   # Unix time at which the session ends
@@ -145,8 +148,16 @@ def seed_everything(seed:int=42, # the run's seed
     os.environ['PYTHONHASHSEED'] = str(seed)
     set_seed(seed, reproducible=reproducible)
 
+# %% ../nbs/00_env.ipynb #88cb483b
+@contextmanager
+def kept_rng():
+    "Restore Python's and NumPy's global random states on exit."
+    st = random.getstate(), np.random.get_state()
+    try: yield
+    finally: random.setstate(st[0]); np.random.set_state(st[1])
+
 # %% ../nbs/00_env.ipynb #38ae8670
-def _some(xs, # rows, ids, labels... (any iterable)
+def some_items(xs, # rows, ids, labels... (any iterable)
           n:int=5, # how many to show
           fmt=repr, # how to show each
          ) -> str:
@@ -157,7 +168,8 @@ def _some(xs, # rows, ids, labels... (any iterable)
 # %% ../nbs/00_env.ipynb #a7e3c1d1
 _READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)   # a folder that refuses writes: a read-only disk, or no permission
 
-def _read_only(e:BaseException) -> bool:
+def is_read_only(e:BaseException, # the error a write raised
+                ) -> bool:
     "Is `e` a folder refusing a write: a read-only file system (Kaggle's /kaggle/input), or no permission?"
     return isinstance(e, OSError) and e.errno in _READ_ONLY
 
@@ -169,7 +181,7 @@ def _fsize_limit() -> int|None:
         return None if lim == resource.RLIM_INFINITY else lim
     except (ImportError, OSError, ValueError): return None
 
-def _write_error(path:Path, # the file being (re)placed
+def write_error(path:Path, # the file being (re)placed
                  e:OSError, # why the write failed
                  creating:bool=False, # `e` came from creating the temporary file: a read-only folder is named too
                 ) -> OSError|None:
@@ -185,7 +197,7 @@ def _write_error(path:Path, # the file being (re)placed
             f"this process may write files of at most {lim:,} bytes (its limit RLIMIT_FSIZE, `ulimit -f`): raise it "
             "(`ulimit -f unlimited` in the shell that starts Python) and run again" if (lim := _fsize_limit()) is not None else
             "its file system takes no file this large (FAT32: 4 GB): write to a folder on another disk and run again")
-    elif creating and _read_only(e):
+    elif creating and is_read_only(e):
         why = (f"{where}: the folder refuses writes ({os.strerror(e.errno)}): it is read-only, like a Kaggle dataset under "
                "/kaggle/input, or this user may not write there. Write to a writable folder (on Kaggle, copy what you need "
                "to /kaggle/working) and run again")
@@ -218,7 +230,7 @@ def atomic_file(path:str|Path, # the file to (re)place
     path = Path(path)
     try: fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     except OSError as e:   # a read-only folder, or a disk without room for one more file
-        if (err := _write_error(path, e, creating=True)) is None: raise
+        if (err := write_error(path, e, creating=True)) is None: raise
         raise err from e
     try:
         with os.fdopen(fd, mode, **kwargs) as f:
@@ -228,7 +240,7 @@ def atomic_file(path:str|Path, # the file to (re)place
         os.replace(tmp, path)
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError) and (err := _write_error(path, e)) is not None: raise err from e   # full disk, file too large
+        if isinstance(e, OSError) and (err := write_error(path, e)) is not None: raise err from e   # full disk, file too large
         raise
     _fsync_dir(path.parent)
 

@@ -6,7 +6,7 @@ Docs: https://kaggle-kit.github.io/kaggle-kit/folds.html.md"""
 
 # %% ../nbs/01_folds.ipynb #4034d5cf
 from __future__ import annotations
-import functools, inspect, numbers, re, warnings
+import numbers, re, warnings
 import numpy as np, pandas as pd, matplotlib.pyplot as plt
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
@@ -17,11 +17,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import column_or_1d
 from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
-from .env import _some
-from .competition import Competition
+from .env import some_items
+from .competition import takes_comp
 
 # %% auto #0
-__all__ = ['EvenStratifiedGroupKFold', 'add_folds', 'check_folds', 'fold_report', 'plot_folds']
+__all__ = ['add_folds', 'fold_report', 'plot_folds']
 
 # %% ../nbs/01_folds.ipynb #f0b95abd
 def _unique_inv(a):
@@ -234,22 +234,6 @@ def _split(strategy:str, n_folds:int, seed:int, tags, g, keep, group):
         for i, (_, val) in enumerate(cv.split(np.zeros(n), y, None if g is None else g[keep])): f[val] = i
     return f
 
-# %% ../nbs/01_folds.ipynb #b492ca1e
-def _takes_comp(handler):
-    "Decorator: a call whose first argument is a `Competition` goes to `handler(f, comp, given)`, `given` the other arguments passed, by name"
-    def deco(f):
-        sig = inspect.signature(f)
-        first, var = next(iter(sig.parameters)), [p.name for p in sig.parameters.values() if p.kind == p.VAR_KEYWORD]
-        @functools.wraps(f)
-        def _f(*args, **kwargs):
-            given = sig.bind_partial(*args, **kwargs).arguments
-            if not isinstance(given.get(first), Competition): return f(*args, **kwargs)
-            comp = given.pop(first)
-            for v in var: given.update(given.pop(v, {}))
-            return handler(f, comp, given)
-        return _f
-    return deco
-
 # %% ../nbs/01_folds.ipynb #006358fd
 _UNSEEN = 0.4   # share of unseen classes in validation for an open set whose training has no new-label row
 
@@ -286,7 +270,7 @@ def _comp_folds(f, comp, given:dict):
     return comp.new(df=df)
 
 # %% ../nbs/01_folds.ipynb #0e793266
-@_takes_comp(_comp_folds)
+@takes_comp(_comp_folds)
 def add_folds(df:pd.DataFrame,  # training table, one row per item; or a `Competition` (see below)
     strategy:str=None,          # kfold, stratified, group, stratified_group or multilabel; default 'stratified'
     n_folds:int=5,              # number of folds
@@ -323,7 +307,7 @@ def add_folds(df:pd.DataFrame,  # training table, one row per item; or a `Compet
 # %% ../nbs/01_folds.ipynb #ed338455
 def _show(s:pd.Series, m, n:int=5) -> str:
     "The first `n` rows of `s` where `m` holds, as `index (value)`, and how many more"
-    return _some([f'{i!r} ({v!r})' for i, v in s[np.asarray(m)].items()], n, str)
+    return some_items([f'{i!r} ({v!r})' for i, v in s[np.asarray(m)].items()], n, str)
 
 def _int_rows(v:pd.Series):
     "Mask of the values of `v` that are integers (not bools, NaN, floats or strings)"

@@ -1,4 +1,4 @@
-"""Dihedral test-time augmentation, blending and stacking of out-of-fold predictions, pseudo-labels, and submission files that are checked before they are written.
+"""Dihedral test-time augmentation, blending and stacking of out-of-fold predictions, and pseudo-labels.
 
 Docs: https://kaggle-kit.github.io/kaggle-kit/infer.html.md"""
 
@@ -6,13 +6,10 @@ Docs: https://kaggle-kit.github.io/kaggle-kit/infer.html.md"""
 
 # %% ../nbs/08_infer.ipynb #526d0411
 from __future__ import annotations
-import os, tempfile
-from pathlib import Path
 from dataclasses import dataclass, field
 import numpy as np, pandas as pd, torch
 from scipy.stats import rankdata
-from fastcore.basics import store_attr, getcallable, patch
-from fastcore.meta import delegates
+from fastcore.basics import store_attr, getcallable
 from fastai.callback.core import Callback
 from fastai.callback.fp16 import MixedPrecision
 from fastai.learner import Learner, _ConstantFunc
@@ -21,16 +18,13 @@ import fastai.vision.augment # adds `TensorImage.dihedral`
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
-from .env import atomic_file, _some
-from .data import NEW_WHALE, IGNORE_IDX
-from .metrics import topk_scores, topk_new, idxs_to_labels, _np, get_metric
+from .env import some_items
+from .data import IGNORE_IDX
+from .ranking import to_array
 from .data import SeededDL
-from .competition import Competition
 
 # %% auto #0
-__all__ = ['tta_preds', 'preds_frame', 'blend', 'search_weights', 'stack_cv', 'pseudo_label', 'add_pseudo', 'label_submission',
-           'probs_submission', 'topk_submission', 'SubmissionError', 'check_submission', 'save_submission',
-           'make_submission']
+__all__ = ['tta_preds', 'blend', 'search_weights', 'stack_cv', 'pseudo_label', 'add_pseudo']
 
 # %% ../nbs/08_infer.ipynb #bd686143
 DIHEDRAL = (0, 1, 2, 4, 3, 5, 6, 7) # fastai's `TensorImage.dihedral` k, shape-keeping first: id, flip lr, flip tb, rot180
@@ -109,36 +103,25 @@ def tta_preds(learn:Learner, # a trained learner
     stats = torch.cat(cb.stats)[order]
     return (stats[:, 0], targs) + ((stats,) if features else ()) + ((torch.cat(cb.all)[order],) if views else ())
 
-# %% ../nbs/08_infer.ipynb #11f8aa68
-_fastai_tta = getattr(Learner.tta, '_fastai', Learner.tta)   # fastai's own, also when this cell runs again
-
-@patch
-@delegates(_fastai_tta)
-def tta(self:Learner,
-        ds_idx:int=1, # `learn.dls[ds_idx]` when `dl` is None (1: validation)
-        **kwargs, # fastai's `tta` arguments: `dl`, `n`, `item_tfms`, `batch_tfms`, `beta`, `use_max`
-       ):
-    "fastai's `tta`, without the empty bar over the epochs that its `before_fit` event leaves behind"
-    with self.no_mbar(): return _fastai_tta(self, ds_idx, **kwargs)
-Learner.tta._fastai = _fastai_tta
-
-# %% ../nbs/08_infer.ipynb #e82733e6
-def _py(xs) -> list:
+# %% ../nbs/08_infer.ipynb #4729d87b
+def plain_values(xs, # ids, labels... from numpy or pandas
+                ) -> list:
     "Plain Python values (ids loaded from .npz are `np.str_`): what a CSV and an error message should show."
     return [x.item() if isinstance(x, np.generic) else x for x in xs]
 
+# %% ../nbs/08_infer.ipynb #e82733e6
 def preds_frame(preds, # (n_rows, n_classes) probabilities, numpy or torch
                 ids, # image id of each row, e.g. `dls.valid.items.Image` or the test DataFrame's
                 vocab=None, # class of each column; default 0..n_classes-1
                ) -> pd.DataFrame:
     "`preds` as a DataFrame indexed by image id with one column per class"
-    p, ids = _np(preds), _py(ids)
+    p, ids = to_array(preds), plain_values(ids)
     if p.ndim != 2: raise ValueError(f'`preds` must be 2-d (n_rows, n_classes), got shape {p.shape}')
     if len(ids) != len(p): raise ValueError(f'{len(ids)} ids for {len(p)} rows of `preds`')
     cols = range(p.shape[1]) if vocab is None else list(vocab)
     if len(cols) != p.shape[1]: raise ValueError(f'{len(cols)} vocab entries for {p.shape[1]} columns of `preds`')
     out = pd.DataFrame(p, index=pd.Index(ids, name='id'), columns=cols)
-    if out.index.has_duplicates: raise ValueError(f'duplicate ids: {_some(out.index[out.index.duplicated()].unique())}')
+    if out.index.has_duplicates: raise ValueError(f'duplicate ids: {some_items(out.index[out.index.duplicated()].unique())}')
     return out
 
 # %% ../nbs/08_infer.ipynb #cec8a447
@@ -158,20 +141,20 @@ def _align(preds, what='preds', same_cols=True, index=None):
     cols = None
     if all(frames):
         index = vals[0].index if index is None else index
-        if index.has_duplicates: raise ValueError(f'duplicate ids in `{what}`: {_some(index[index.duplicated()].unique())}')
+        if index.has_duplicates: raise ValueError(f'duplicate ids in `{what}`: {some_items(index[index.duplicated()].unique())}')
         cols = vals[0].columns if same_cols else None
         out = []
         for nm, v in zip(names, vals):
-            if v.index.has_duplicates: raise ValueError(f'run {nm!r} of `{what}` has duplicate ids {_some(v.index[v.index.duplicated()].unique())}')
-            if len(miss := index.difference(v.index, sort=False)): raise ValueError(f'run {nm!r} of `{what}` lacks {len(miss)} id(s): {_some(miss)}')
-            if len(extra := v.index.difference(index, sort=False)): raise ValueError(f'run {nm!r} of `{what}` has {len(extra)} unexpected id(s): {_some(extra)}')
+            if v.index.has_duplicates: raise ValueError(f'run {nm!r} of `{what}` has duplicate ids {some_items(v.index[v.index.duplicated()].unique())}')
+            if len(miss := index.difference(v.index, sort=False)): raise ValueError(f'run {nm!r} of `{what}` lacks {len(miss)} id(s): {some_items(miss)}')
+            if len(extra := v.index.difference(index, sort=False)): raise ValueError(f'run {nm!r} of `{what}` has {len(extra)} unexpected id(s): {some_items(extra)}')
             if same_cols and set(v.columns) != set(cols):
-                raise ValueError(f'run {nm!r} of `{what}` has columns {_some(v.columns)}, expected {_some(cols)}')
+                raise ValueError(f'run {nm!r} of `{what}` has columns {some_items(v.columns)}, expected {some_items(cols)}')
             out.append(v.loc[index, cols] if same_cols else v.loc[index])
         vals = out
     arrs = []
     for nm, v in zip(names, vals):
-        a = _np(v)
+        a = to_array(v)
         a = a[:, None] if a.ndim == 1 else a
         if a.ndim != 2: raise ValueError(f'run {nm!r} of `{what}` must be 2-d (n_rows, n_classes), got shape {a.shape}')
         if a.dtype.kind not in 'fiub': raise TypeError(f'run {nm!r} of `{what}` is not numeric: {a.dtype}')
@@ -186,9 +169,9 @@ def _align(preds, what='preds', same_cols=True, index=None):
 def _targs(targs, index, n):
     "Targets as a numpy array in row order: a Series indexed by id is aligned to `index`"
     if isinstance(targs, pd.Series) and index is not None:
-        if len(miss := index.difference(targs.index, sort=False)): raise ValueError(f'`targs` lacks {len(miss)} id(s) of the predictions: {_some(miss)}')
+        if len(miss := index.difference(targs.index, sort=False)): raise ValueError(f'`targs` lacks {len(miss)} id(s) of the predictions: {some_items(miss)}')
         targs = targs.loc[index]
-    t = _np(targs)
+    t = to_array(targs)
     if t.shape != (n,): raise ValueError(f'`targs` must have shape ({n},), one per row, got {t.shape}')
     return t
 
@@ -196,7 +179,7 @@ def _weights(weights, names):
     "Normalised weights, one per run, from None (equal), a list or a dict keyed by run name"
     if weights is None: w = np.ones(len(names))
     elif isinstance(weights, dict):
-        if set(weights) != set(names): raise ValueError(f'`weights` keys {_some(weights)} are not the runs {_some(names)}')
+        if set(weights) != set(names): raise ValueError(f'`weights` keys {some_items(weights)} are not the runs {some_items(names)}')
         w = np.array([weights[n] for n in names], dtype=np.float64)
     else: w = np.asarray(weights, dtype=np.float64).ravel()
     if len(w) != len(names): raise ValueError(f'{len(w)} weights for {len(names)} runs')
@@ -206,7 +189,7 @@ def _weights(weights, names):
 # %% ../nbs/08_infer.ipynb #ff1d53f7
 def to_ranks(x): # (n_rows, n_classes) array or DataFrame
     "Each column's ranks (ties averaged) divided by the number of rows: values in (0, 1], same type as `x`"
-    a = rankdata(_np(x), axis=0) / len(x)
+    a = rankdata(to_array(x), axis=0) / len(x)
     return pd.DataFrame(a, index=x.index, columns=x.columns) if isinstance(x, pd.DataFrame) else a
 
 # %% ../nbs/08_infer.ipynb #3196e0e5
@@ -274,7 +257,7 @@ class StackResult:
 def _stack_folds(t, folds, n_splits, seed):
     "Fold number per row: `folds` as given (checked) or a stratified split of `t`"
     if folds is not None:
-        f = _np(folds).ravel()
+        f = to_array(folds).ravel()
         f = f.astype(np.int64) if f.dtype.kind in 'iu' or (f.dtype.kind == 'f' and not np.isnan(f).any()) else None
         if f is None or f.shape != t.shape: raise ValueError(f'`folds` must be {len(t)} integer fold numbers, one per row')
         if len(set(f[f >= 0])) < 2: raise ValueError(f'`folds` must hold at least 2 folds (>= 0), got {sorted(set(f.tolist()))}')
@@ -315,7 +298,7 @@ def stack_cv(oofs, # list or dict of per-row matrices: OOF predictions of each r
     Xt = None
     if test is not None:
         tnames, tarrs, tindex, _ = _align(test, 'test', same_cols=False)
-        if tnames != names: raise ValueError(f'`test` has runs {_some(tnames)} but `oofs` has {_some(names)}')
+        if tnames != names: raise ValueError(f'`test` has runs {some_items(tnames)} but `oofs` has {some_items(names)}')
         for nm, a, b in zip(names, arrs, tarrs):
             if a.shape[1] != b.shape[1]: raise ValueError(f'run {nm!r} has {a.shape[1]} columns in `oofs` but {b.shape[1]} in `test`')
         Xt = np.concatenate(tarrs, 1)
@@ -336,6 +319,24 @@ def stack_cv(oofs, # list or dict of per-row matrices: OOF predictions of each r
         if test_pred is not None: test_pred = pd.DataFrame(test_pred, index=tindex)
     return StackResult(oof, test_pred, score, fold_scores, models)
 
+# %% ../nbs/08_infer.ipynb #3271f1c5
+def probs_ids_vocab(probs, # (n_rows, n_classes) array or tensor, or a DataFrame indexed by id with vocab columns
+                    ids, # image id of each row, or None for the DataFrame's index
+                    vocab, # class of each column, or None for the DataFrame's columns
+                   ): # (probabilities as numpy, ids, vocab), ids and vocab as plain Python lists
+    "Probabilities, ids and vocab from a DataFrame or from an array and the two lists, checked"
+    if isinstance(probs, pd.DataFrame):
+        ids = probs.index if ids is None else ids
+        vocab = probs.columns if vocab is None else vocab
+    p = to_array(probs)
+    if p.ndim != 2: raise ValueError(f'`probs` must be 2-d (n_rows, n_classes), got shape {p.shape}')
+    if ids is None or vocab is None: raise ValueError('pass `ids` and `vocab` with an array (or a DataFrame indexed by id with vocab columns)')
+    ids, vocab = plain_values(ids), plain_values(vocab)
+    if len(ids) != len(p): raise ValueError(f'{len(ids)} ids for {len(p)} rows of `probs`')
+    if len(vocab) != p.shape[1]: raise ValueError(f'{len(vocab)} vocab entries for {p.shape[1]} columns of `probs`')
+    if np.isnan(p).any(): raise ValueError(f'`probs` has NaN in row {int(np.isnan(p).any(1).argmax())} (id {ids[int(np.isnan(p).any(1).argmax())]!r})')
+    return p, ids, vocab
+
 # %% ../nbs/08_infer.ipynb #aadbcba8
 def pseudo_label(probs, # (n_rows, n_classes) test predictions: array, tensor, or DataFrame indexed by image id with vocab columns
                  min_conf:float=0.9, # keep rows whose top probability is at least this
@@ -346,25 +347,11 @@ def pseudo_label(probs, # (n_rows, n_classes) test predictions: array, tensor, o
                  fold_col:str='fold', # column of folds: -1, always training
                 ) -> pd.DataFrame: # rows `fn_col`, `label_col`, `fold_col`=-1, `is_pseudo`=True, `conf`
     "Confident test rows as training rows labelled with their top class, in fold -1 (never validation)"
-    p, ids, vocab = _pvi(probs, ids, vocab)
+    p, ids, vocab = probs_ids_vocab(probs, ids, vocab)
     if not 0 < min_conf <= 1: raise ValueError(f'`min_conf` must be in (0, 1], got {min_conf}')
     keep = p.max(1) >= min_conf
     return pd.DataFrame({fn_col: np.asarray(ids, dtype=object)[keep], label_col: np.asarray(vocab, dtype=object)[p.argmax(1)[keep]],
                          fold_col: -1, 'is_pseudo': True, 'conf': p.max(1)[keep]})
-
-def _pvi(probs, ids, vocab):
-    "Probabilities, ids and vocab from a DataFrame or from an array and the two lists, checked"
-    if isinstance(probs, pd.DataFrame):
-        ids = probs.index if ids is None else ids
-        vocab = probs.columns if vocab is None else vocab
-    p = _np(probs)
-    if p.ndim != 2: raise ValueError(f'`probs` must be 2-d (n_rows, n_classes), got shape {p.shape}')
-    if ids is None or vocab is None: raise ValueError('pass `ids` and `vocab` with an array (or a DataFrame indexed by id with vocab columns)')
-    ids, vocab = _py(ids), _py(vocab)
-    if len(ids) != len(p): raise ValueError(f'{len(ids)} ids for {len(p)} rows of `probs`')
-    if len(vocab) != p.shape[1]: raise ValueError(f'{len(vocab)} vocab entries for {p.shape[1]} columns of `probs`')
-    if np.isnan(p).any(): raise ValueError(f'`probs` has NaN in row {int(np.isnan(p).any(1).argmax())} (id {ids[int(np.isnan(p).any(1).argmax())]!r})')
-    return p, ids, vocab
 
 # %% ../nbs/08_infer.ipynb #6bc67822
 def add_pseudo(df:pd.DataFrame, # training rows, with a fold column
@@ -376,318 +363,6 @@ def add_pseudo(df:pd.DataFrame, # training rows, with a fold column
     for nm, d in (('df', df), ('pseudo', pseudo)):
         if missing := [c for c in (fn_col, fold_col) if c not in d.columns]: raise ValueError(f'`{nm}` lacks column(s) {missing}')
     if (bad := pseudo[fold_col] != -1).any():
-        raise ValueError(f'pseudo-labelled rows must be in fold -1 (always training), rows {_some(pseudo.index[bad])} are not')
-    if len(both := sorted(set(df[fn_col]) & set(pseudo[fn_col]))): raise ValueError(f'{len(both)} image(s) both in `df` and in `pseudo`: {_some(both)}')
+        raise ValueError(f'pseudo-labelled rows must be in fold -1 (always training), rows {some_items(pseudo.index[bad])} are not')
+    if len(both := sorted(set(df[fn_col]) & set(pseudo[fn_col]))): raise ValueError(f'{len(both)} image(s) both in `df` and in `pseudo`: {some_items(both)}')
     return pd.concat([df.assign(is_pseudo=False), pseudo.assign(is_pseudo=True)], ignore_index=True)
-
-# %% ../nbs/08_infer.ipynb #ad992e58
-def _spaced(labels) -> list:
-    "The labels a space-separated row cannot hold: empty, or containing whitespace"
-    return [o for o in labels if len(str(o).split()) != 1 or str(o) != str(o).strip()]
-
-def label_submission(probs, # (n_rows, n_classes) predictions, or a DataFrame indexed by id with vocab columns
-                     ids=None, # image id of each row, when `probs` is an array
-                     vocab=None, # class of each column, when `probs` is an array
-                     fn_col:str='Image', # the sample submission's id column
-                     label_col:str='Id', # the sample submission's label column
-                    ) -> pd.DataFrame:
-    "One label per row: the top class (alone in its cell, so a label may contain spaces)"
-    p, ids, vocab = _pvi(probs, ids, vocab)
-    return pd.DataFrame({fn_col: ids, label_col: np.asarray(vocab, dtype=object)[p.argmax(1)]})
-
-def probs_submission(probs, # (n_rows, n_classes) probabilities, or a DataFrame indexed by id with vocab columns
-                     ids=None, # image id of each row, when `probs` is an array
-                     vocab=None, # class of each column, when `probs` is an array
-                     fn_col:str='Image', # the sample submission's id column; class columns are named by `vocab`
-                     clip:float=None, # clip to [clip, 1-clip] then renormalise rows (log loss punishes a confident 0)
-                    ) -> pd.DataFrame:
-    "One probability column per class"
-    p, ids, vocab = _pvi(probs, ids, vocab)
-    if clip is not None:
-        if not 0 <= clip < 0.5: raise ValueError(f'`clip` must be in [0, 0.5), got {clip}')
-        p = np.clip(p, clip, 1-clip); p = p / p.sum(1, keepdims=True)
-    return pd.concat([pd.DataFrame({fn_col: ids}), pd.DataFrame(p, columns=vocab)], axis=1)
-
-def topk_submission(probs, # (n_rows, n_classes) scores, or a DataFrame indexed by id with vocab columns
-                    ids=None, # image id of each row, when `probs` is an array
-                    vocab=None, # class of each column, when `probs` is an array
-                    k:int=5, # labels per row
-                    thr:float=None, # insert `new_label` before the first top-k score below it (`topk_new`); None: never
-                    new_label:str=NEW_WHALE, # the label for "none of the known classes"
-                    fn_col:str='Image', # the sample submission's id column
-                    label_col:str='Id', # the sample submission's label column
-                   ) -> pd.DataFrame:
-    "The top `k` labels of each row, space-separated, best first; `new_label` inserted at `thr`"
-    p, ids, vocab = _pvi(probs, ids, vocab)
-    if bad := _spaced(vocab + ([new_label] if thr is not None else [])):
-        raise ValueError(f'{len(bad)} label(s) are empty or contain whitespace, which a space-separated row would split: {_some(bad)}; '
-                         "rename them (e.g. spaces to '_') and map the names back after scoring")
-    idx = topk_scores(p, k)[1] if thr is None else topk_new(p, thr, k)
-    return pd.DataFrame({fn_col: ids, label_col: [' '.join(r) for r in idxs_to_labels(idx, vocab, new_label)]})
-
-# %% ../nbs/08_infer.ipynb #aecff364
-class SubmissionError(ValueError):
-    "A submission does not match its sample; `problems` lists each problem found"
-    def __init__(self, problems:list): # one message per problem
-        super().__init__(f'{len(problems)} problem(s) with the submission:\n  - ' + '\n  - '.join(problems)); self.problems = problems
-
-def _read_sub(x, what):
-    "A DataFrame as given, or a CSV read as Kaggle does: the id column (first) as text, only empty cells missing"
-    if isinstance(x, pd.DataFrame): return x.reset_index(drop=True)
-    if not Path(x).is_file(): raise FileNotFoundError(f'{what} file not found: {x}')
-    try:
-        first = pd.read_csv(x, nrows=0).columns[0]
-        return pd.read_csv(x, dtype={first: str}, keep_default_na=False, na_values=[''])
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:   # pandas' messages name no file
-        raise ValueError(f"{what} file {x} can't be read as CSV: {type(e).__name__}: {e}") from e
-
-def _rows_ids(mask, ids, n=5):
-    r = np.flatnonzero(np.asarray(mask))
-    return f"rows {_some(r, n, str)} (ids {_some(ids.iloc[r[:n]])})"
-
-# %% ../nbs/08_infer.ipynb #eb971695
-def _check_columns(sub, sample):
-    "Problems with the column names and order"
-    out, want, got = [], list(sample.columns), list(sub.columns)
-    if missing := [c for c in want if c not in got]: out.append(f'missing column(s) {missing}')
-    if extra := [c for c in got if c not in want]: out.append(f'unexpected column(s) {extra}')
-    if not missing and not extra and want != got: out.append(f'columns in another order than the sample: expected {want}, got {got}')
-    return out
-
-def _check_empty(sub, ids):
-    "Empty cells and NaNs written as text, per column"
-    out = []
-    for c in sub.columns:
-        s = sub[c]
-        na = s.isna() | (s.astype(str).str.strip() == '') if s.dtype.kind not in 'fiub' else s.isna()
-        if na.any(): out.append(f'column {c!r} is empty (NaN) in {_rows_ids(na, ids)}')
-        txt = s.astype(str).str.strip().str.lower().isin(['nan', 'none', '<na>']) & ~s.isna() if s.dtype.kind not in 'fiub' else None
-        if txt is not None and txt.any(): out.append(f"column {c!r} holds the text 'nan'/'None' (a NaN turned into a string?) in {_rows_ids(txt, ids)}")
-    return out
-
-def _check_ids(ids, want):
-    "Problems with the set, uniqueness and order of the ids"
-    out = []
-    have, need = set(ids.dropna()), set(want.dropna())
-    if miss := [o for o in want if o not in have]: out.append(f'{len(miss)} id(s) of the sample are missing: {_some(miss)}')
-    if extra := [o for o in ids.dropna().unique() if o not in need]: out.append(f'{len(extra)} id(s) not in the sample: {_some(extra)}')
-    if (dup := ids.duplicated(keep=False) & ids.notna()).any():
-        out.append(f'duplicate id(s) {_some(ids[dup].unique())} in {_rows_ids(dup, ids)}')
-    if not out and len(ids) == len(want) and (ne := ids.values != want.values).any():
-        r = int(ne.argmax())
-        out.append(f'rows are in another order than the sample: first at row {r}, expected id {want.iloc[r]!r}, got {ids.iloc[r]!r}')
-    return out
-
-# %% ../nbs/08_infer.ipynb #d2cd19a5
-def _classes(labels) -> str:
-    "Known classes for a message: `0..4` when they are consecutive ints"
-    try: ls = sorted(labels)
-    except TypeError: ls = sorted(labels, key=str)   # int classes and a text new label
-    if ls and all(isinstance(o, (int, np.integer)) for o in ls) and ls == list(range(ls[0], ls[-1]+1)): return f'{ls[0]}..{ls[-1]}'
-    return _some(ls, 10)
-
-def _check_numbers(c, s, sample_col, ids, is_probs, labels, floats_ok):
-    "Problems with a numeric column: not numbers, probabilities outside [0, 1], floats or unknown classes in an int column"
-    v = pd.to_numeric(s, errors='coerce')
-    if (bad := v.isna() & s.notna()).any(): return [f'column {c!r} must be numeric like the sample, not in {_rows_ids(bad, ids)}: {_some(s[bad])}']
-    if is_probs:
-        return [f'column {c!r} has probabilities outside [0, 1] in {_rows_ids(bad, ids)}: {_some(v[bad])}'] if (bad := (v < 0) | (v > 1)).any() else []
-    if sample_col.dtype.kind in 'iu' and not floats_ok:
-        if (bad := v.notna() & (v % 1 != 0)).any():
-            return [f"column {c!r} holds non-integer numbers in {_rows_ids(bad, ids)}: {_some(v[bad])}; the sample's column is int and Kaggle's scorer "
-                    "parses it as int: round them or cut them into classes (`make_submission` with `cuts`), or pass `is_probs=True` if they are probabilities"]
-        if v.dtype.kind == 'f' and v.notna().all():
-            return [f"column {c!r} holds whole numbers written as floats (e.g. {float(v.iloc[0])!r}); the sample's column is int: write ints (`.astype(int)`)"]
-    known = pd.to_numeric(pd.Series(list(labels or []), dtype=object), errors='coerce').dropna()
-    if len(known) and (bad := v.notna() & ~v.isin(known)).any():
-        return [f'column {c!r} has class(es) {_some(_py(pd.unique(v[bad].astype(np.int64 if (v[bad] % 1 == 0).all() else v.dtype))))} outside the training classes '
-                f'{_classes(labels)} in {_rows_ids(bad, ids)}']
-    return []
-
-# %% ../nbs/08_infer.ipynb #2317eb16
-def _check_labels(c, s, ids, k, labels, new_label, whole):
-    "Problems with a label column: more than `k` labels or a label twice in a row, unknown labels, another competition's new label"
-    out, lab = [], s.fillna('').astype(str).map(lambda o: [o]) if whole else s.fillna('').astype(str).str.split()
-    if k is not None and (bad := lab.str.len() > k).any(): out.append(f'column {c!r} has more than {k} labels in {_rows_ids(bad, ids)}')
-    if k is not None and (bad := lab.map(lambda l: len(set(l)) < len(l))).any(): out.append(f'column {c!r} repeats a label within a row in {_rows_ids(bad, ids)}')
-    ex = lab.explode().dropna()
-    if new_label is not None and len(alien := ex[ex.str.startswith('new_') & (ex != new_label)]):
-        out.append(f"column {c!r} has {_some(alien.unique())} in {_rows_ids(s.index.isin(alien.index), ids)}, but this competition's label for "
-                   f"none of the known classes is {new_label!r}: replace it (`sub[{c!r}].str.replace({alien.iloc[0]!r}, {new_label!r})`)")
-        ex = ex[~ex.isin(alien)]
-    if labels is not None and len(unk := ex[~ex.isin({str(o) for o in labels})]):
-        out.append(f'column {c!r} has unknown label(s) {_some(unk.unique())} in {_rows_ids(s.index.isin(unk.index), ids)}')
-    return out
-
-def _check_values(sub, sample, ids, is_probs, k, labels, new_label=None, whole=False, floats_ok=False):
-    "Problems with the values of the non-id columns present in both"
-    out = []
-    if labels is not None and not whole and (bad := _spaced(labels)):
-        out.append(f'allowed label(s) {_some(bad)} are empty or contain whitespace: a label cell is read as space-separated labels, '
-                   'so a top-k row would split them (for one label per cell, leave `labels` out)')
-    for c in [c for c in sample.columns[1:] if c in sub.columns]:
-        if pd.api.types.is_numeric_dtype(sample[c]) or is_probs: out += _check_numbers(c, sub[c], sample[c], ids, is_probs, labels, floats_ok)
-        else: out += _check_labels(c, sub[c], ids, k, labels, new_label, whole)
-    return out
-
-# %% ../nbs/08_infer.ipynb #827deaaf
-def _grades(comp):
-    "(lowest, highest) int grade of an ordinal target: `comp.vocab`, else the training labels; None if unknown"
-    g = comp.vocab
-    if g is None and isinstance(comp.label_col, str) and comp.label_col in comp.df: g = comp.df[comp.label_col].dropna().tolist()
-    g = pd.to_numeric(pd.Series(g or [], dtype=object), errors='coerce')
-    if not len(g) or g.isna().any() or (g % 1 != 0).any(): return None
-    return int(g.min()), int(g.max())
-
-def _comp_checks(comp) -> dict:
-    "`check_submission`'s settings for a `Competition`: its sample, and what its submission shape allows"
-    kind, labels = comp.sub_kind, None
-    if kind in ('label', 'topk') and comp.vocab is not None: labels = list(comp.vocab) + ([comp.new_label] if comp.new_label else [])
-    if kind == 'int' and (g := _grades(comp)): labels = list(range(g[0], g[1]+1))
-    return dict(sample=comp.sample, k=comp.k if kind == 'topk' else None, labels=labels, is_probs=kind in ('prob', 'probs'),
-                new_label=comp.new_label, whole=kind == 'label' and comp.target != 'tags', floats_ok=kind == 'float')
-
-# %% ../nbs/08_infer.ipynb #a1ce49c6
-def check_submission(sub, # submission: DataFrame or CSV path
-                     sample, # the sample submission (DataFrame or CSV path), or a `Competition`: its sample, and the defaults below
-                     k:int=None, # label columns: at most `k` space-separated labels per row, none repeated (default: the competition's)
-                     labels=None, # the allowed labels or int classes (default: the competition's vocab and new label, or its grades)
-                     is_probs:bool=False, # non-id columns are probabilities: numeric, in [0, 1] (default: a 'prob'/'probs' competition's)
-                     new_label:str=None, # the label for none of the known classes: another `new_*` label is named (default: the competition's)
-                    ) -> pd.DataFrame:
-    "Check `sub` against `sample`: columns, ids (set, duplicates, order), empty cells and values; raise `SubmissionError` listing every problem"
-    kw = dict(whole=False, floats_ok=False)
-    if isinstance(sample, Competition):
-        d = _comp_checks(sample)
-        sample, k, labels = d['sample'], d['k'] if k is None else k, d['labels'] if labels is None else labels
-        new_label = d['new_label'] if new_label is None else new_label
-        is_probs, kw = is_probs or d['is_probs'], dict(whole=d['whole'], floats_ok=d['floats_ok'])
-    sub, sample = _read_sub(sub, 'submission'), _read_sub(sample, 'sample submission')
-    fn_col = sample.columns[0]
-    problems = _check_columns(sub, sample) + _check_empty(sub, sub[fn_col].astype(str) if fn_col in sub.columns else pd.Series(sub.index))
-    if fn_col in sub.columns:
-        ids, want = (o[fn_col].where(o[fn_col].isna(), o[fn_col].astype(str)) for o in (sub, sample))
-        problems += _check_ids(ids, want) + _check_values(sub, sample, ids.astype(str), is_probs, k, labels, new_label, **kw)
-    if problems: raise SubmissionError(problems)
-    return sub
-
-def save_submission(sub:pd.DataFrame, # the submission
-                    path:str|Path='submission.csv', # where to write it
-                    sample=None, # sample submission (DataFrame or path) or a `Competition`: checked against it first when given
-                    **kwargs, # `check_submission` arguments: `k`, `labels`, `is_probs`, `new_label`
-                   ) -> Path:
-    "Check `sub` (when a sample is given) and write it as CSV atomically: a temporary file, then a rename"
-    if sample is not None: check_submission(sub, sample, **kwargs)
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(path, 'w', newline='') as f: sub.to_csv(f, index=False)
-    return path
-
-# %% ../nbs/08_infer.ipynb #bf769dfc
-def _sub_preds(comp, preds, ids, vocab):
-    "(2-d float predictions in the sample's row order, vocab or None) from an array, `RunFolder.test()`'s dict or a DataFrame by id"
-    if isinstance(preds, dict):
-        if miss := [o for o in ('ids', 'preds') if o not in preds]:
-            raise ValueError(f"the `preds` dict lacks {miss}: pass `RunFolder.test()`'s dict (empty when no fold has test predictions yet) or an array")
-        ids, preds = (preds['ids'] if ids is None else ids), preds['preds']
-    if isinstance(preds, pd.DataFrame): ids, vocab = (preds.index if ids is None else ids), (preds.columns if vocab is None else vocab)
-    p = _np(preds)
-    p = p[:, None] if p.ndim == 1 else p
-    if p.ndim != 2 or p.dtype.kind not in 'fiub': raise ValueError(f'`preds` must be numbers, (n_rows,) or (n_rows, n_cols), got shape {p.shape} of {p.dtype}')
-    want = pd.Index(comp.sample[comp.fn_col].astype(str))
-    if ids is None and len(p) != len(want):
-        raise ValueError(f'`preds` has {len(p)} rows, the sample submission {len(want)}: pass `ids`, the image id of each row')
-    if ids is not None:
-        got = pd.Index([str(o) for o in _py(ids)])
-        if len(got) != len(p): raise ValueError(f'{len(got)} ids for {len(p)} rows of `preds`')
-        if got.has_duplicates: raise ValueError(f'duplicate ids in `preds`: {_some(got[got.duplicated()].unique())}')
-        msg = []
-        if len(miss := want.difference(got, sort=False)): msg.append(f'{len(miss)} id(s) of the sample submission have no prediction: {_some(miss)}')
-        if len(extra := got.difference(want, sort=False)): msg.append(f'{len(extra)} id(s) of `preds` are not in the sample submission: {_some(extra)}')
-        if msg: raise ValueError('; '.join(msg) + ' (ids are matched to the sample as text)')
-        p = p[got.get_indexer(want)]
-    p = p.astype(np.float64)
-    if np.isnan(p).any(): r = int(np.isnan(p).any(1).argmax()); raise ValueError(f'`preds` has NaN for id {want[r]!r} (row {r} of the sample)')
-    vocab = comp.vocab if vocab is None else vocab
-    return p, (None if vocab is None else _py(list(vocab)))
-
-# %% ../nbs/08_infer.ipynb #c233bd01
-def _tags(p, vocab, thr, thresholds):
-    "Space-separated labels whose score is above their threshold (the top one when none is, as an empty cell reads as NaN)"
-    if bad := _spaced(vocab): raise ValueError(f'{len(bad)} tag(s) are empty or contain whitespace, which a space-separated row would split: {_some(bad)}')
-    t = np.asarray(thresholds if thresholds is not None else 0.5 if thr is None else thr, dtype=np.float64)
-    if t.ndim > 1 or t.size not in (1, p.shape[1]): raise ValueError(f'`thresholds` must be one number or one per column ({p.shape[1]}), got {t.size}')
-    on = p > t
-    on[np.arange(len(p)), p.argmax(1)] |= ~on.any(1)
-    return [' '.join(str(vocab[j]) for j in np.flatnonzero(r)) for r in on]
-
-def _ints(p, vocab, grades, cuts):
-    "Int grades: the top class of probabilities, or regression values cut by `cuts` (`np.digitize`) or rounded, within `grades`"
-    if grades is None: raise ValueError("an 'int' submission needs the grades: give `comp.vocab` (e.g. [0, 1, 2, 3, 4]) or training labels in `comp.df`")
-    lo, hi = grades
-    if p.shape[1] > 1:
-        v = list(range(lo, hi+1)) if vocab is None else vocab
-        if len(v) != p.shape[1] or not all(isinstance(o, (int, np.integer)) and not isinstance(o, bool) for o in v):
-            raise ValueError(f'class probabilities: `vocab` must be {p.shape[1]} int grades, one per column, got {_some(v)}')
-        return np.asarray(v, dtype=np.int64)[p.argmax(1)]
-    if cuts is None: return np.clip(np.rint(p[:, 0]), lo, hi).astype(np.int64)
-    c = np.asarray(cuts, dtype=np.float64)
-    if c.ndim != 1 or len(c) != hi - lo or (np.diff(c) <= 0).any():
-        raise ValueError(f'`cuts` must be {hi-lo} increasing numbers, one between each two of the grades {lo}..{hi}, got {_some(_py(c.ravel()))}')
-    return lo + np.digitize(p[:, 0], c)
-
-def _probs_cols(p, vocab, cols):
-    "Probability columns named and ordered as the sample's `cols`, matched to `vocab` by name (`str`, so class 0 is column '0')"
-    names = list(cols) if vocab is None and p.shape[1] == len(cols) else [str(o) for o in (vocab or [])]
-    if len(names) != p.shape[1]: raise ValueError(f'{len(names)} vocab entries for {p.shape[1]} columns of `preds`: pass `vocab`, the class of each column')
-    miss, extra = [c for c in cols if c not in names], [o for o in names if o not in cols]
-    if miss or extra: raise ValueError(f"the sample's column(s) {miss} are not in the vocab, and vocab entries {extra} are not columns of the sample: "
-                                       "`preds` must have one column per class column of the sample (in any order), named by `vocab`")
-    return pd.DataFrame(np.clip(p[:, [names.index(c) for c in cols]], 0, 1), columns=cols)
-
-# %% ../nbs/08_infer.ipynb #0ef1ce8b
-def make_submission(comp:Competition, # its sample submission gives the columns, the row order and, with `comp.sub_kind`, the values
-                    preds, # a finished `RunFolder`; or (n_rows, n_cols) array/tensor, `RunFolder.test()`'s dict, a DataFrame indexed by id with vocab columns
-                    ids=None, # image id of each row of an array; default: the sample's rows, in order
-                    vocab=None, # class of each column; default: the DataFrame's columns, else `comp.vocab`
-                    thr:float=None, # 'topk': insert `comp.new_label` before the first score below it; tags: every column's threshold (0.5)
-                    cuts=None, # 'int' from regression: increasing boundaries between grades (`np.digitize`); None: round
-                    thresholds=None, # tags: one threshold per column (instead of `thr`)
-                   ) -> pd.DataFrame:
-    "The submission in the sample's format: its columns, its id order and dtypes, values shaped by `comp.sub_kind`"
-    if hasattr(preds, 'oof') and hasattr(preds, 'test'): return _run_submission(comp, preds, thr, cuts, thresholds)
-    p, vocab = _sub_preds(comp, preds, ids, vocab)
-    kind, cols = comp.sub_kind, list(comp.sub_cols)
-    sub = comp.sample[[comp.fn_col]].reset_index(drop=True)
-    if kind == 'probs': return pd.concat([sub, _probs_cols(p, vocab, cols)], axis=1)
-    if len(cols) != 1: raise ValueError(f"a {kind!r} submission has one value column, the sample has {cols}")
-    need_vocab = kind in ('label', 'topk')
-    if need_vocab and (vocab is None or len(vocab) != p.shape[1]):
-        raise ValueError(f'a {kind!r} submission needs the class of each of the {p.shape[1]} columns of `preds`: pass `vocab` (got {_some(vocab or [])})')
-    if kind == 'label': v = _tags(p, vocab, thr, thresholds) if comp.target == 'tags' else pd.Series(vocab).to_numpy()[p.argmax(1)]
-    elif kind == 'topk':
-        if comp.k is None: raise ValueError("a 'topk' submission needs `comp.k`, the labels per row")
-        if thr is not None and comp.new_label is None: raise ValueError('`thr` inserts the new label, but `comp.new_label` is None')
-        v = topk_submission(p, sub[comp.fn_col], vocab, comp.k, thr, comp.new_label or NEW_WHALE)['Id'].to_numpy()
-    elif kind == 'prob':
-        if p.shape[1] not in (1, 2): raise ValueError(f"a 'prob' submission takes P(positive): `preds` (n,), (n, 1), or (n, 2) and column 1 is used, got {p.shape[1]} columns")
-        v = np.clip(p[:, -1], 0, 1)
-    elif kind == 'int': v = _ints(p, vocab, _grades(comp), cuts)
-    elif kind == 'float':
-        if p.shape[1] != 1: raise ValueError(f"a 'float' submission takes one number per row: `preds` (n,) or (n, 1), got {p.shape[1]} columns")
-        v = p[:, 0]
-    else: raise ValueError(f"unknown `comp.sub_kind` {kind!r}: one of 'label', 'topk', 'prob', 'probs', 'int', 'float'")
-    return sub.assign(**{cols[0]: v})
-
-def _run_submission(comp, run, thr, cuts, thresholds):
-    "A finished run's test predictions, with the decision thresholds of `comp.metric` chosen on its OOF rows alone"
-    if run.knn:   # metric learning: each test image answered by its nearest training images (`kaggle_kit.retrieval`)
-        from kaggle_kit.retrieval import knn_submission
-        sub = knn_submission(run, thr, k=comp.k or 5, new_label=comp.new_label or NEW_WHALE, fn_col=comp.fn_col, label_col=comp.sub_cols[0])
-        return comp.sample[[comp.fn_col]].merge(sub, on=comp.fn_col, how='left')
-    m = get_metric(comp.metric, k=comp.k or 5)
-    if thr is None and cuts is None and thresholds is None and m.tune is not None:
-        oof = run.oof()
-        params = m.tune(oof['targs'], oof['preds'])[1]
-        thr, cuts = params.get('thr'), params.get('cuts')
-        if comp.sub_kind == 'topk' and comp.new_label is None: thr = None   # a closed set: nothing to insert
-    return make_submission(comp, run.test(), vocab=run.vocab, thr=thr, cuts=cuts, thresholds=thresholds)

@@ -1,4 +1,4 @@
-"""MAP@k as Kaggle scores it, `new_whale` put back into the top k at a threshold, the threshold search, the fastai pieces that report all of it while training, and every other image-competition metric (accuracy, AUC, QWK, RMSE, log loss, F1) from scikit-learn.
+"""The fastai pieces that report MAP@k with `new_whale` at its best threshold while training, and every other image-competition metric (accuracy, AUC, QWK, RMSE, log loss, F1) from scikit-learn, as one `KaggleMetric` that scores, tunes and reports.
 
 Docs: https://kaggle-kit.github.io/kaggle-kit/metrics.html.md"""
 
@@ -6,287 +6,17 @@ Docs: https://kaggle-kit.github.io/kaggle-kit/metrics.html.md"""
 
 # %% ../nbs/03_metrics.ipynb #2e6f0c24
 from __future__ import annotations
-import math, warnings
-from dataclasses import dataclass, field
-import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
-import matplotlib.pyplot as plt
-from fastcore.basics import store_attr, getcallable, patch
+import numpy as np, torch
+from fastcore.basics import store_attr, getcallable
 from fastcore.foundation import L
-from fastcore.meta import use_kwargs_dict
 from fastai.learner import Metric, Recorder
 from fastai.callback.core import Callback
 from fastai.metrics import AccumMetric
-from fastai.losses import BaseLoss, CrossEntropyLossFlat
-from .data import NEW_WHALE, IGNORE_IDX   # defined where the targets are made
+from .data import IGNORE_IDX   # defined where the targets are made
+from .ranking import map_at_k, topk_new, find_threshold, to_array, check_k, check_idx_targs, topk_rows, target_ranks, threshold_search
 
 # %% auto #0
-__all__ = ['map_at_k', 'topk_new', 'idxs_to_labels', 'find_threshold', 'plot_threshold', 'combine_thresholds', 'AccuracyKnown',
-           'NewWhaleCallback', 'get_metric']
-
-# %% ../nbs/03_metrics.ipynb #e497634a
-def _as_tensor(x):
-    "`x` as a torch tensor sharing memory with numpy arrays (read-only memmaps too: nothing here writes to them)"
-    if isinstance(x, torch.Tensor): return x.detach()
-    if not isinstance(x, np.ndarray): x = np.asarray(x)
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', UserWarning)
-        return torch.from_numpy(x)
-
-def _check_k(k, # predictions per row, as the caller was given it
-            ):
-    "Raise unless `k` is a positive int (a bool is not)"
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1: raise ValueError(f'`k` must be a positive int, got {k!r}')
-
-def _like(t, x): return t if isinstance(x, torch.Tensor) else t.cpu().numpy()
-
-def _topk_rows(x, k):
-    "Top `k` (values, indices) of each row of 2-d tensor `x`: by score, equal scores by lower class index"
-    v, i = x.topk(min(k+1, x.shape[1]), dim=1)   # one more column shows a tie across the k-th place
-    tie = (v[:, 1:] == v[:, :-1]).any(1)          # rows where the order topk gives equal scores could matter
-    v, i = v[:, :k], i[:, :k]
-    if tie.any():
-        r = tie.nonzero()[:, 0]
-        vs, js = x[r].sort(dim=1, descending=True, stable=True)
-        v[r], i[r] = vs[:, :k], js[:, :k]
-    return v.contiguous(), i.contiguous()
-
-def _scores2d(scores, k):
-    s = _as_tensor(scores)
-    if s.ndim != 2: raise ValueError(f'`scores` must be 2-d (n_rows, n_classes), got shape {tuple(s.shape)}')
-    if not s.is_floating_point(): raise TypeError(f'`scores` must be floating point, got {s.dtype}')
-    _check_k(k)
-    if k > s.shape[1]: raise ValueError(f'k={k} is more than the {s.shape[1]} classes in `scores`')
-    return s
-
-# %% ../nbs/03_metrics.ipynb #b71c1e25
-def topk_scores(scores, # (n_rows, n_classes) float scores, numpy or torch, any float dtype; never copied
-                k:int=5, # classes per row
-               ): # (values, class indices), each (n_rows, k), best first; numpy or torch like `scores`
-    "Top `k` classes of each row, best first; equal scores rank the lower class index first"
-    s = _scores2d(scores, k)
-    bs = max(1, 2**24 // s.shape[1])   # rows per chunk: bounds the full sorts of rows with ties
-    vi = [_topk_rows(s[j:j+bs], k) for j in range(0, len(s), bs)] or [_topk_rows(s, k)]
-    v, i = torch.cat([o[0] for o in vi]), torch.cat([o[1] for o in vi])
-    nan = torch.isnan(v).any(1)   # topk ranks NaN above everything, so a NaN anywhere in a row shows here
-    if nan.any(): raise ValueError(f'`scores` has NaN in row {int(nan.nonzero()[0, 0])}')
-    return _like(v, scores), _like(i, scores)
-
-# %% ../nbs/03_metrics.ipynb #541071d1
-def _np(x): return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-
-def _kind(a):
-    "'float', 'idx' or 'label' for an array of predictions or targets"
-    if a.dtype.kind == 'f': return 'float'
-    if a.dtype.kind in 'iu': return 'idx'
-    if a.dtype.kind in 'US': return 'label'
-    first = next((o for o in a.ravel() if o is not None), None)
-    return 'idx' if isinstance(first, (int, np.integer)) else 'label'
-
-def _ranked(preds, k):
-    "`preds` as a 2-d array: a score matrix as is, ranked predictions (lists, 'a b c' strings) padded with None"
-    if isinstance(preds, torch.Tensor): preds = _np(preds)
-    if isinstance(preds, np.ndarray) and preds.ndim == 2: return preds
-    rows = [p.split() if isinstance(p, str) else [p] if np.ndim(p) == 0 else list(p) for p in preds]
-    out = np.full((len(rows), min(k, max(map(len, rows), default=0))), None, dtype=object)
-    for r, p in enumerate(rows): out[r, :len(p[:k])] = p[:k]
-    return out
-
-def _check_idx_targs(t, n_classes):
-    bad = (t != IGNORE_IDX) & ((t < 0) | (t >= n_classes))
-    if bad.any():
-        r = int(bad.argmax())
-        raise ValueError(f'`targs` row {r} is {t[r]}: expected a class index in [0, {n_classes}) or {IGNORE_IDX} (new_whale)')
-
-def _scale(k, n):
-    "Integer unit 1/lcm(1..k) of MAP@k sums when they fit in int64, else None (float sums)"
-    u = math.lcm(*range(1, k+1))
-    return u if u*max(n, 1) < 2**62 else None
-
-def _recip(pos, u):
-    "1/pos (0 where pos is 0), in units of 1/u"
-    p = np.maximum(pos, 1)
-    return np.where(pos > 0, u // p, 0) if u else np.where(pos > 0, 1/p, 0.)
-
-# %% ../nbs/03_metrics.ipynb #518d60fc
-def _preds_targs(preds, targs, k, n_classes):
-    "Ranked predictions (n, <=k) and targets, checked, comparable with `==`"
-    _check_k(k)
-    t = _np(targs)
-    if t.ndim != 1: raise ValueError(f'`targs` must be 1-d (one true class per row), got shape {t.shape}')
-    p = _ranked(preds, k)
-    if len(p) != len(t): raise ValueError(f'`preds` has {len(p)} rows but `targs` has {len(t)}')
-    if not len(t): raise ValueError('no rows to score')
-    pk, tk = _kind(p), _kind(t)
-    if tk == 'float': raise TypeError(f'`targs` must be class indices or labels, got {t.dtype}')
-    if pk == 'float':
-        if tk == 'label': raise TypeError('`preds` is a score matrix over class indices but `targs` are labels: '
-                                          f'map labels to indices with the vocab ({IGNORE_IDX} for new_whale)')
-        _check_idx_targs(t, p.shape[1])
-        return topk_scores(p, k)[1], t
-    if pk != tk: raise TypeError(f'`preds` are {pk}s but `targs` are {tk}s: compare like with like '
-                                 '(`idxs_to_labels` turns class indices into labels)')
-    if tk == 'idx' and (t == IGNORE_IDX).any():
-        if n_classes is None: raise ValueError(f'`targs` has {IGNORE_IDX} (new_whale) but `preds` are class indices: '
-                                               'pass `n_classes`, the index standing for new_whale in `preds`')
-        t = np.where(t == IGNORE_IDX, n_classes, t)
-    return p[:, :k], t
-
-def _first_hit(p, t):
-    "1-based position of each row's target in its ranked predictions, 0 if absent"
-    hit = np.asarray(p == t[:, None], dtype=bool)
-    return np.where(hit.any(1), hit.argmax(1) + 1, 0)
-
-# %% ../nbs/03_metrics.ipynb #c13d71d6
-def map_at_k(preds, # ranked predictions (n_rows, <=k): class indices or labels, as lists, arrays, tensors or 'a b c' strings; or a float score matrix (n_rows, n_classes)
-             targs, # one true class per row: class indices (`IGNORE_IDX` = new_whale) or labels
-             k:int=5, # predictions per row that count
-             n_classes:int|None=None, # index of new_whale in ranked index `preds` (as `topk_new` gives); needed when `targs` has `IGNORE_IDX`
-            )->float:
-    "Kaggle's MAP@k with one true label per row: mean over all rows of 1/rank of the first correct prediction in the top `k`"
-    p, t = _preds_targs(preds, targs, k, n_classes)
-    u = _scale(k, len(t))
-    return float(_recip(_first_hit(p, t), u).sum() / ((u or 1)*len(t)))
-
-# %% ../nbs/03_metrics.ipynb #727bcdb5
-def _insert_new(v, i, thr, new):
-    "Insert index `new` into ranked indices `i` (values `v`, best first) before the first value below `thr`"
-    k = v.shape[1]
-    p = (v.double() >= thr).sum(1, keepdim=True)            # new_whale's position; k: outside the top k
-    j = torch.arange(k, device=i.device)
-    out = i.gather(1, (j - (j > p).long()).clamp_min(0).expand_as(i))
-    return torch.where(j == p, torch.full_like(out, new), out)
-
-# %% ../nbs/03_metrics.ipynb #82b7c3ad
-def topk_new(scores, # (n_rows, n_classes) scores over the known classes (see `topk_scores`)
-             thr:float, # new_whale goes before the first top-k score below this
-             k:int=5, # predictions per row
-            ): # (n_rows, k) class indices, `n_classes` = new_whale; numpy or torch like `scores`
-    "Top `k` known classes with new_whale inserted where the score first drops below `thr`"
-    if not isinstance(thr, (int, float, np.floating, np.integer)) or math.isnan(thr):
-        raise ValueError(f'`thr` must be a number, got {thr!r}')
-    s = _scores2d(scores, k)
-    v, i = topk_scores(s, k)
-    return _like(_insert_new(v, i, float(thr), s.shape[1]), scores)
-
-# %% ../nbs/03_metrics.ipynb #8db8206a
-def idxs_to_labels(idxs, # class indices, e.g. from `topk_new`; `len(vocab)` is new_whale
-                   vocab, # the known classes, in index order
-                   new_label:str=NEW_WHALE, # label of index `len(vocab)`
-                  )->np.ndarray: # labels, same shape as `idxs`
-    "Labels for class indices, index `len(vocab)` being `new_label`"
-    a, n = _np(idxs), len(vocab)
-    if a.dtype.kind not in 'iu': raise TypeError(f'`idxs` must be integers, got {a.dtype}')
-    bad = (a < 0) | (a > n)
-    if bad.any():
-        at = tuple(int(o) for o in np.argwhere(bad)[0])
-        hint = f' ({IGNORE_IDX} marks new_whale targets; predictions use {n})' if a[at] == IGNORE_IDX else ''
-        raise ValueError(f'`idxs` has {a[at]} at {at}: not in 0..{n} ({n} = {new_label}){hint}')
-    return np.array(list(vocab) + [new_label], dtype=object)[a]
-
-# %% ../nbs/03_metrics.ipynb #2640077f
-@dataclass(eq=False)
-class ThresholdResult:
-    "Best new_whale threshold on one validation set, with the MAP@k curve it was chosen from"
-    thr: float          # best threshold: new_whale goes before the first top-k score below it
-    score: float        # MAP@k with new_whale inserted at `thr`
-    score_no_thr: float # MAP@k of the plain top k (new_whale never predicted)
-    thrs: np.ndarray = field(repr=False)   # thresholds tried
-    scores: np.ndarray = field(repr=False) # MAP@k at each of `thrs`
-    k: int = 5          # predictions per row
-    n: int = 0          # validation rows
-    n_new: int = 0      # of which new_whale
-
-# %% ../nbs/03_metrics.ipynb #7193d997
-def _ranks(i, t, k):
-    "0-based position of each row's target in its top k `i` (torch), k when absent (always for new_whale rows)"
-    hit = i == t[:, None]
-    return torch.where(hit.any(1), hit.byte().argmax(1), k)
-
-def _positions(r, new, k):
-    "1-based rank of the true answer when new_whale sits at position p=0..k (k: not inserted), 0 if outside the top k"
-    p, r = np.arange(k+1), r[:, None].astype(np.int64)
-    pos = np.where(new[:, None], p+1, np.where(r < p, r+1, r+2))   # known classes at or after p move down one
-    return np.where(pos <= k, pos, 0)
-
-def _grid(v, thrs, dt):
-    "Thresholds from `thrs` (int, 'all' or values) for sorted top-k scores `v` of dtype `dt`"
-    top = np.nextafter(v[-1].astype(dt), dt.type(np.inf)).astype(np.float64)  # just above every score, in `dt`
-    if isinstance(thrs, str):
-        if thrs != 'all': raise ValueError(f"`thrs` must be a number of grid points, 'all' or values, got {thrs!r}")
-        return np.append(np.unique(v), top)
-    if isinstance(thrs, (int, np.integer)) and not isinstance(thrs, bool):
-        if thrs < 2: raise ValueError(f'`thrs` needs at least 2 grid points, got {thrs}')
-        if not np.isfinite(v[[0, -1]]).all(): raise ValueError('top-k scores must be finite to build a threshold grid')
-        return np.linspace(v[0], top, thrs).astype(dt).astype(np.float64)
-    t = np.asarray(thrs, dtype=np.float64).ravel()
-    if not len(t) or np.isnan(t).any(): raise ValueError('`thrs` values must be a non-empty list of numbers without NaN')
-    return t
-
-def _search(v, r, new, thrs, k):
-    "`ThresholdResult` from top-k values `v` (n,k), target positions `r` (n,) and new_whale flags `new` (n,)"
-    n = len(v)
-    if not n: raise ValueError('no rows to search a threshold on')
-    u = _scale(k, n)
-    g = _recip(_positions(r, new, k), u)              # (n, k+1): each row's score for p = 0..k
-    vf = v.astype(np.float64).ravel()
-    o = np.argsort(vf, kind='stable')
-    d = np.diff(g, axis=1).ravel()[o]                 # gain of p passing column j, i.e. of thr <= v[:, j]
-    vf = vf[o]
-    tail = np.append(np.cumsum(d[::-1])[::-1], 0)     # tail[j]: total gain of the scores vf[j:]
-    t = _grid(vf, thrs, v.dtype)
-    scores = (g[:, 0].sum() + tail[np.searchsorted(vf, t, side='left')]) / ((u or 1)*n)
-    b = int(np.argmax(scores))
-    return ThresholdResult(float(t[b]), float(scores[b]), float(g[:, k].sum() / ((u or 1)*n)), t, scores,
-                           k=k, n=n, n_new=int(new.sum()))
-
-# %% ../nbs/03_metrics.ipynb #e240bcdc
-def find_threshold(scores, # (n_rows, n_classes) validation scores over the known classes
-                   targs, # class indices, `IGNORE_IDX` for new_whale rows (keep them: they are what it is for)
-                   thrs=50, # number of grid points, 'all' (every distinct top-k score: exact), or threshold values
-                   k:int=5, # predictions per row
-                  )->ThresholdResult:
-    "Threshold maximising MAP@k of `topk_new(scores, thr)`: one top-k, every threshold evaluated at once"
-    s = _scores2d(scores, k)
-    t = _np(targs)
-    if t.shape != (len(s),): raise ValueError(f'`targs` must have shape ({len(s)},), one per row of `scores`, got {t.shape}')
-    if _kind(t) != 'idx': raise TypeError(f'`targs` must be class indices ({IGNORE_IDX} = new_whale), got {t.dtype}')
-    _check_idx_targs(t, s.shape[1])
-    v, i = topk_scores(s, k)
-    t = torch.as_tensor(t.astype(np.int64))
-    new = (t == IGNORE_IDX).numpy()
-    if len(t) and not new.any():   # the search can only learn "never predict new_whale": test sets have new individuals
-        warnings.warn(f'the threshold was chosen on 0 unseen rows: none of the {len(t)} rows is new_whale ({IGNORE_IDX}), so it '
-                      'learns only never to predict new_whale; hold out whole individuals (add_folds(..., unseen=...)) or use share_threshold',
-                      stacklevel=2)
-    return _search(v.cpu().numpy(), _ranks(i, t, k).numpy(), new, thrs, k)
-
-# %% ../nbs/03_metrics.ipynb #c3b08e27
-def plot_threshold(res:ThresholdResult, # from `find_threshold` or `NewWhaleCallback.res`
-                   ax=None, # matplotlib axes to draw on; a new figure if None
-                   legend:str|None=None, # legend text; default: the best score and threshold
-                  ):
-    "Plot MAP@k against the threshold, best marked, MAP@k without new_whale dotted"
-    if ax is None: ax = plt.subplots(figsize=(6, 4))[1]
-    o = np.argsort(res.thrs, kind='stable')
-    line, = ax.plot(res.thrs[o], res.scores[o], label=legend or f'best {res.score:.4f} at thr={res.thr:.4g}')
-    ax.plot([res.thr], [res.score], 'o', color=line.get_color())
-    ax.axhline(res.score_no_thr, ls=':', color=line.get_color())
-    ax.set_xlabel('threshold'); ax.set_ylabel(f'MAP@{res.k}'); ax.legend()
-    return ax
-
-# %% ../nbs/03_metrics.ipynb #4914f673
-def combine_thresholds(thrs, # per-fold `ThresholdResult`s (weighted by their rows) or threshold numbers
-                       weights=None, # per-fold weights for numbers, e.g. validation sizes; equal if None
-                      )->float:
-    "One test-set threshold from per-fold ones: their mean weighted by validation size"
-    rs = list(thrs)
-    if not rs: raise ValueError('`thrs` is empty: no fold thresholds to combine')
-    t = np.array([float(getattr(o, 'thr', o)) for o in rs])
-    w = np.asarray([getattr(o, 'n', 1) for o in rs] if weights is None else weights, dtype=np.float64)
-    if w.shape != t.shape: raise ValueError(f'{len(t)} thresholds but {w.size} weights')
-    if not np.isfinite(t).all(): raise ValueError(f'threshold of fold {int(np.argmin(np.isfinite(t)))} is not finite')
-    if (w < 0).any() or not w.sum() > 0: raise ValueError(f'`weights` must be >= 0 with a positive sum, got {w.tolist()}')
-    return float((t*w).sum() / w.sum())
+__all__ = ['AccuracyKnown', 'NewWhaleCallback', 'get_metric']
 
 # %% ../nbs/03_metrics.ipynb #ab5130e6
 def _acc_known(pred, targ):
@@ -332,7 +62,7 @@ class NewWhaleCallback(Callback):
         thrs=50, # threshold grid: number of points, 'all' or values (see `find_threshold`)
         act=None, # activation turning `learn.pred` into scores; default: the loss function's
     ):
-        _check_k(k)
+        check_k(k)
         store_attr(); self.thr = self.score = self.score_no_thr = self.res = None; self._reset()
         self.mets = L(_NewWhaleMetric(self, f'map{k}', 'score_no_thr', lead=True),
                       _NewWhaleMetric(self, f'map{k}_thr', 'score'), _NewWhaleMetric(self, 'thr', 'thr'))
@@ -350,15 +80,15 @@ class NewWhaleCallback(Callback):
         pred = (self.act or getcallable(learn.loss_func, 'activation'))(learn.pred.float())
         if pred.ndim != 2 or pred.shape[1] < self.k:
             raise ValueError(f'{type(self).__name__} needs (bs, n_classes >= {self.k}) predictions, got {tuple(pred.shape)}')
-        v, i = _topk_rows(pred, self.k)
+        v, i = topk_rows(pred, self.k)
         t = learn.yb[0]
-        self._vals.append(v.float().cpu()); self._ranks.append(_ranks(i, t, self.k).cpu())
+        self._vals.append(v.float().cpu()); self._ranks.append(target_ranks(i, t, self.k).cpu())
         self._new.append((t == IGNORE_IDX).cpu())
 
     def _result(self):
         "`ThresholdResult` of the current validation, computed once; None before any row"
         if self._res is None and self._vals:
-            self._res = _search(*[torch.cat(o).numpy() for o in (self._vals, self._ranks, self._new)], self.thrs, self.k)
+            self._res = threshold_search(*[torch.cat(o).numpy() for o in (self._vals, self._ranks, self._new)], self.thrs, self.k)
         return self._res
 
     def after_validate(self):
@@ -386,7 +116,7 @@ from fastai.metrics import ActivationType
 # %% ../nbs/03_metrics.ipynb #8aaffd07
 def _rows(targs, preds):
     "`targs` and `preds` as numpy arrays, one-column 2-d ones made 1-d, with as many rows"
-    t, p = (o[:, 0] if o.ndim == 2 and o.shape[1] == 1 else o for o in (_np(targs), _np(preds)))
+    t, p = (o[:, 0] if o.ndim == 2 and o.shape[1] == 1 else o for o in (to_array(targs), to_array(preds)))
     if len(t) != len(p): raise ValueError(f'`preds` has {len(p)} rows but `targs` has {len(t)}')
     return t, p
 
@@ -396,7 +126,7 @@ def _known(targs, preds):
     if t.ndim == 1:
         m = t != IGNORE_IDX
         t, p = t[m], p[m]
-        if p.ndim == 2 and t.dtype.kind in 'iu': _check_idx_targs(t, p.shape[1])
+        if p.ndim == 2 and t.dtype.kind in 'iu': check_idx_targs(t, p.shape[1])
     elif t.shape != p.shape: raise ValueError(f'multi-label `targs` {t.shape} and `preds` {p.shape} must have the same shape')
     if not len(t): raise ValueError(f'no rows to score: `targs` is empty or every row is {IGNORE_IDX} (new_whale)')
     return t, p
@@ -409,7 +139,7 @@ def _default(t, p):
 
 def _decide(preds, params:dict):
     "0/1 decisions `preds >= params['thr']` (of column `params['col']` if given); without 'thr' the argmax; ints as is"
-    p = _np(preds)
+    p = to_array(preds)
     if p.ndim == 2 and p.shape[1] == 1: p = p[:, 0]
     if 'thr' in params: return ((p[:, params['col']] if 'col' in params else p) >= params['thr']).astype(np.int64)
     return p if p.dtype.kind in 'iub' else p.argmax(-1)
@@ -477,7 +207,7 @@ def _qwk_params(t, p):
 
 def _qwk_apply(preds, params:dict):
     "Int grades: argmax of class scores (n, C), else `np.digitize` at `params['cuts']`, grades counted from `params['lo']`"
-    p = _np(preds)
+    p = to_array(preds)
     if p.ndim == 2 and p.shape[1] > 1: return p.argmax(1)
     if 'cuts' not in params: raise ValueError("regression `preds` need params with 'cuts' (from `tune`) to become grades")
     return np.digitize(p.reshape(-1), params['cuts']) + params.get('lo', 0)
@@ -547,7 +277,7 @@ class KaggleMetric:
     def __repr__(self): return f'{type(self).__name__}({self.name!r}, higher={self.higher}, tune={self.tune is not None})'
     def __call__(self, targs, preds)->float:
         "The score of `preds` against `targs` (numpy arrays or tensors)"
-        return float(self.func(_np(targs), _np(preds)))
+        return float(self.func(to_array(targs), to_array(preds)))
     @property
     def comp(self):
         "What fastai's trackers compare with (`SaveModelCallback(comp=...)`): `np.greater` if higher is better, else `np.less`"
@@ -566,7 +296,7 @@ def _named(name:str, k:int):
     "The `KaggleMetric` called `name` (lower case)"
     if m := re.fullmatch(r'map@?(\d+|k)?', name):
         k = int(m[1]) if m[1] and m[1] != 'k' else k
-        _check_k(k)
+        check_k(k)
         return KaggleMetric(f'map{k}', partial(_map, k=k), True, partial(_map_tune, k=k), partial(_map_apply, k=k))
     if name in ('f1_macro', 'f1_micro'):
         avg = name[3:]

@@ -6,7 +6,7 @@ Docs: https://kaggle-kit.github.io/kaggle-kit/models.html.md"""
 
 # %% ../nbs/04_models.ipynb #8368049d
 from __future__ import annotations
-import argparse, fnmatch, pickle, sys, zipfile
+import fnmatch
 from warnings import warn
 from copy import deepcopy
 from functools import partial
@@ -19,29 +19,22 @@ from fastcore.meta import delegates
 from fastai.callback.core import Callback
 from fastai.optimizer import Optimizer
 from fastai.data.transforms import Normalize
+from fastai.learner import Learner
 from fastai.vision.learner import TimmBody, vision_learner, default_split
 from fastai.vision.core import imagenet_stats
 from fastai.losses import BCEWithLogitsLossFlat, MSELossFlat
 from timm.models import clean_state_dict, group_parameters
-from .env import fetch_file
 from .competition import Competition
-from .data import get_dls, CrossEntropyLossKnown, SeededDLCallback
+from .data import get_dls, SeededDLCallback
+from .losses import CrossEntropyLossKnown
 from .metrics import get_metric
-from .checkpoint import _verify, _FOOTER
+from .weights import timm_parts, read_weights, load_state, weights_fit   # weights from files and links
 
 # %% auto #0
-__all__ = ['timm_splitter', 'show_groups', 'layer_decay_lrs', 'load_weights', 'to_small_stem', 'timm_learner',
-           'competition_learner']
+__all__ = ['show_groups', 'timm_learner', 'competition_learner']
 
 # %% ../nbs/04_models.ipynb #78cbe5bf
 _PROBE = '\0unmatched'  # a parameter name no group_matcher expression matches: it shows which group holds the unmatched
-
-def _timm_parts(model):
-    "The timm model in `model`, and the name prefix of its parameters in `model`."
-    if isinstance(model, nn.Sequential) and len(model) > 1 and isinstance(model[0], TimmBody): return model[0].model, '0.model.'
-    if hasattr(model, 'pretrained_cfg'): return model, ''
-    raise TypeError(f"Expected a timm model or a fastai model built by `vision_learner` from a timm arch, "
-                    f"got {type(model).__name__}.")
 
 def _probed(body:nn.Module) -> nn.Module:
     "A module with the parameters of `body` under the same names, plus `_PROBE`."
@@ -58,7 +51,7 @@ def timm_groups(model:nn.Module, # a fastai model from `vision_learner(dls, '<ti
                ) -> list[list[str]]:
     "Parameter names of `model` per group: stem, each stage or block, then the head; in forward order."
     if groups not in ('stage', 'block'): raise ValueError(f"groups must be 'stage' or 'block', got {groups!r}")
-    body, pre = _timm_parts(model)
+    body, pre = timm_parts(model)
     if not hasattr(body, 'group_matcher'):
         raise ValueError(f"{type(body).__name__} has no `group_matcher`: split it with fastai's `default_split` instead.")
     names = [n for n, _ in body.named_parameters()]
@@ -69,7 +62,7 @@ def timm_groups(model:nn.Module, # a fastai model from `vision_learner(dls, '<ti
         head = [n for n, _ in model.named_parameters() if not n.startswith('0.')]
         res = res + [head] if ids[_PROBE] != len(res) - 1 else res[:-1] + [res[-1] + head]
     res = [g for g in res if g]
-    _check_cover(model, res)
+    check_param_groups(model, res)
     return res
 
 def _matcher(body, groups):
@@ -80,7 +73,10 @@ def _matcher(body, groups):
     warn(f"{type(body).__name__}: timm has no stage grouping (`group_matcher(coarse=True)`); using its block groups.")
     return body.group_matcher(coarse=False)
 
-def _check_cover(model, res):
+def check_param_groups(model:nn.Module, # the model the groups split
+                       res:list, # parameter names per group, as `timm_groups` gives them
+                      ):
+    "Raise an error unless the groups hold every parameter of `model` exactly once."
     flat = [n for g in res for n in g]
     if len(flat) != len(set(flat)) or set(flat) != {n for n, _ in model.named_parameters()}:
         raise RuntimeError(f"{type(model).__name__}: the groups do not hold every parameter exactly once.")
@@ -117,7 +113,7 @@ def layer_decay_lrs(learn, # a `Learner`; its splitter decides the groups
 def timm_no_wd(model:nn.Module, # a fastai model from `vision_learner(dls, '<timm arch>')`, or a timm model
               ) -> list[str]:
     "Names of the parameters timm trains without weight decay: 1-D tensors, biases and `model.no_weight_decay()`."
-    body, pre = _timm_parts(model)
+    body, pre = timm_parts(model)
     skip = body.no_weight_decay() if hasattr(body, 'no_weight_decay') else ()
     return [n for n, p in model.named_parameters() if p.ndim <= 1 or n.endswith('.bias')
             or (n.startswith(pre) and any(fnmatch.fnmatch(n[len(pre):], s) for s in skip))]
@@ -145,161 +141,13 @@ class FrozenGradCallback(Callback):
     def load_state_dict(self, d:dict, # what `state_dict` returned (nothing: gradients are dropped every fit)
                        ): pass
 
-# %% ../nbs/04_models.ipynb #a7b4f42c
-_hf_names = ('model.safetensors', 'pytorch_model.bin')
-_exts = ('.safetensors', '.pth', '.pt', '.bin', '.ckpt')
-
-def _weights_in(folder:Path) -> Path:
-    "The weights file in `folder`: a Hugging Face `model.safetensors`/`pytorch_model.bin`, else the only one."
-    for n in _hf_names:
-        if (folder/n).is_file(): return folder/n
-    found = sorted(f for f in folder.iterdir() if f.suffix in _exts)
-    if len(found) == 1: return found[0]
-    if not found: raise FileNotFoundError(f"{folder}: no weights files ({', '.join(_exts)}) in this folder.")
-    raise FileNotFoundError(f"{folder}: {len(found)} weights files ({', '.join(f.name for f in found)}); pass one of them.")
-
-def _torch_read(path):
-    with torch.serialization.safe_globals([argparse.Namespace, L]):
-        return torch.load(path, map_location='cpu', weights_only=True)
-
-def _unsafe_globals(path) -> list:
-    try: return torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
-    except Exception: return []
-
-def _zip_problem(path) -> str|None:
-    "The first member of the zip file `path` whose CRC-32 does not match its bytes, read in pieces; None if all match."
-    try: z = zipfile.ZipFile(path)
-    except zipfile.BadZipFile: return None  # truncated or not a zip after all: torch.load below says so
-    with z:
-        for m in z.infolist():
-            if not m.CRC: continue  # saved with `torch.serialization.set_crc32_options(False)`: nothing to check
-            try:
-                with z.open(m) as f:
-                    while f.read(1 << 24): pass  # zipfile checks the CRC-32 at the member's end
-            except Exception as e:  # a bad CRC-32, or a header or length that does not hold together
-                return f"corrupt: zip member {m.filename} fails its CRC-32 check" if 'CRC' in str(e) else \
-                       f"corrupt: zip member {m.filename}: {type(e).__name__}: {e}"
-
-def _integrity(path:Path, head:bytes) -> str|None:
-    "What the checksums inside `path` say is wrong with it: the kit's SHA-256 footer, else torch zip's CRC-32s."
-    n = len(_FOOTER) + 32
-    with open(path, 'rb') as f:
-        f.seek(max(f.seek(0, 2) - n, 0)); tail = f.read(n)
-    if len(tail) == n and tail.startswith(_FOOTER):  # written by `kaggle_kit.checkpoint.save_checkpoint`
-        out = []; _verify(path, out)
-        return out[0] and f"{out[0]} (SHA-256 footer written by kaggle-kit's `save_checkpoint`)"
-    if head.startswith(b'PK\x03\x04'): return _zip_problem(path)
-    return None  # safetensors and legacy torch files hold no checksum: their structure is checked when they are read
-
-# %% ../nbs/04_models.ipynb #3597e12b
-def read_weights(src, # local file or folder, http(s) URL or Google Drive id
-                 sha256:str=None, # expected SHA-256 of the file; the only full check of safetensors and legacy torch files
-                 dest:str|Path=None, # download cache; default `~/.cache/kaggle-kit`
-                ) -> dict:
-    "State dict from a checked safetensors or weights-only PyTorch file, unwrapped, without DDP/compile prefixes."
-    if Path(str(src)).is_dir(): src = _weights_in(Path(str(src)))
-    path = fetch_file(src, dest=dest, sha256=sha256)
-    with open(path, 'rb') as f: head = f.read(16)
-    size = f'{path.stat().st_size:,} bytes'
-    if sha256 is None and (bad := _integrity(path, head)):  # with `sha256`, `fetch_file` has checked every byte
-        raise ValueError(f"{path}: cannot read weights ({size}): {bad}. Copy or download the file again.")
-    try:
-        if len(head) > 8 and head[8:9] == b'{':
-            from safetensors.torch import load_file
-            obj = load_file(str(path), device='cpu')
-        else: obj = _torch_read(path)
-    except Exception as e:
-        if isinstance(e, pickle.UnpicklingError) and (bad := _unsafe_globals(path)):
-            raise ValueError(f"{path}: refusing to load: besides weights, the pickle holds Python objects "
-                             f"({', '.join(bad)}) and unpickling them could run code. Save only tensors "
-                             "(`torch.save(model.state_dict(), f)` or safetensors).") from None
-        why = 'a Git LFS pointer, not the file' if head.startswith(b'version ') else 'corrupted, truncated or not a weights file'
-        raise ValueError(f"{path}: cannot read weights ({size}): {why}. {type(e).__name__}: {str(e).splitlines()[0][:200]}") from None
-    if isinstance(obj, dict):
-        for k in ('state_dict_ema', 'model_ema', 'state_dict', 'model'):
-            if isinstance(obj.get(k), dict): obj = obj[k]; break
-    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(f"{path}: holds a {type(obj).__name__} {'without' if isinstance(obj, dict) else 'instead of'} "
-                         "a state dict of tensors.")
-    return clean_state_dict(obj)
-
-# %% ../nbs/04_models.ipynb #9690692f
-def _shape(t): return tuple(t.shape)
-
-def _plan(model, sd:dict):
-    "The module `sd` loads into, `sd` adapted to it, notes, and what does not fit."
-    body, pre = _timm_parts(model)
-    notes, kind = [], 'timm'
-    if pre and any(k.startswith('0.') for k in sd): target, kind = model, 'learner'
-    else:
-        target = body
-        if pre and all(k.startswith('model.') for k in sd): sd, kind = {k[6:]: v for k, v in sd.items()}, 'body'
-        else:
-            # timm has no public accessor for a model's filter: `load_pretrained` gets it from the model's module, which
-            # by timm's convention defines `checkpoint_filter_fn` (a test under the ViT example checks it still does)
-            filt = getattr(sys.modules[type(body).__module__], 'checkpoint_filter_fn', None)
-            if filt is not None:
-                try: sd = filt(dict(sd), body)
-                except Exception: pass  # a filter meant for the original repo's layout; the checks below still run
-    own = target.state_dict()
-    new = []  # the model's own classifier tensors that the file does not replace
-    if kind == 'timm':
-        in_head = _head_keys(body)
-        drop = {k: v for k, v in sd.items() if in_head(k) and (k not in own or _shape(own[k]) != _shape(v))}
-        sd = {k: v for k, v in sd.items() if k not in drop}
-        new = [k for k in own if in_head(k) and k not in sd]
-        if drop or new: notes.append(_head_note(drop, new))
-    bad = dict(missing=[(k, _shape(own[k])) for k in own if k not in sd and k not in new],
-               unexpected=[(k, _shape(sd[k])) for k in sd if k not in own],
-               mismatched=[(k, _shape(sd[k]), _shape(own[k])) for k in sd if k in own and _shape(sd[k]) != _shape(own[k])])
-    return target, sd, kind, notes, bad
-
-def _head_keys(body):
-    "A test for keys of the classifier of timm's `body` and of the module holding it (LeViT's `head.bn` + `head.linear`)."
-    clf = body.pretrained_cfg.get('classifier') or ()
-    clf = (clf,) if isinstance(clf, str) else tuple(clf)
-    mods = set(clf) | {c.rpartition('.')[0] for c in clf if '.' in c}  # `head.linear` after `head.bn`: both are the head
-    return lambda k: any(k.startswith(m + '.') for m in mods)
-
-def _head_note(drop:dict, new:list):
-    "What happened to the classifier: the file's skipped, the model's own kept new."
-    mods = lambda ks: '/'.join(dict.fromkeys(k.rpartition('.')[0] for k in ks))
-    if not drop: return f"the model's own classifier {mods(new)} is new (none in the file)"
-    w = next((v for k, v in drop.items() if k.endswith('weight') and v.ndim > 1), None)  # a Linear's, not a norm's
-    return f"skipped the file's classifier {mods(drop)}" + (f" ({w.shape[0]} outputs)" if w is not None else '') + ': the head is new'
-
-def _report(name, arch, kind, bad, n=4):
-    "A readable account of why weights do not fit."
-    parts = [f"{len(bad['missing'])} missing keys, e.g. " + ', '.join(f'{k} {s}' for k, s in bad['missing'][:n])] if bad['missing'] else []
-    if bad['unexpected']: parts.append(f"{len(bad['unexpected'])} unexpected keys, e.g. " + ', '.join(f'{k} {s}' for k, s in bad['unexpected'][:n]))
-    if bad['mismatched']: parts.append(f"{len(bad['mismatched'])} shape mismatches (file vs model), e.g. "
-                                       + ', '.join(f'{k} {a} vs {b}' for k, a, b in bad['mismatched'][:n]))
-    return f"{name}: the weights ({kind} layout) do not fit {arch}: " + '; '.join(parts) + '.'
-
-# %% ../nbs/04_models.ipynb #edd89a52
-def _load(model, sd:dict, name:str) -> str:
-    body, _ = _timm_parts(model)
-    target, sd, kind, notes, bad = _plan(model, clean_state_dict(sd))
-    if any(bad.values()): raise ValueError(_report(name, body.pretrained_cfg.get('architecture', type(body).__name__), kind, bad))
-    target.load_state_dict(sd, strict=False)  # all checked above; only a model's own new classifier is not in `sd`
-    return f"{name}: loaded {len(sd)} tensors ({kind} layout)" + ''.join(f'; {n}' for n in notes)
-
-def load_weights(model:nn.Module, # a fastai model from `vision_learner(dls, '<timm arch>')`, or a timm model
-                 weights, # a state dict, or a source for `read_weights`: file, folder, URL, Drive id
-                 sha256:str=None, # expected SHA-256 of the file (see `read_weights`)
-                 dest:str|Path=None, # download cache; default `~/.cache/kaggle-kit`
-                ) -> str:
-    "Load timm, `TimmBody` or full-learner `weights` into `model`, all or nothing; returns a note on what was loaded."
-    if isinstance(weights, dict): return _load(model, weights, 'state dict')
-    return _load(model, read_weights(weights, sha256=sha256, dest=dest), str(weights))
-
 # %% ../nbs/04_models.ipynb #35ed425f
 _small_stem_pools = {'ResNet': 'maxpool', 'EfficientNet': None, 'MobileNetV3': None, 'ConvNeXt': None}
 
 def to_small_stem(model:nn.Module, # a fastai model from `vision_learner(dls, '<timm arch>')`, or a timm model
                  ) -> nn.Module:
     "Stride-1 3x3 first conv and no max-pool, for small images (timm's ResNet, EfficientNet, MobileNetV3, ConvNeXt)."
-    body, _ = _timm_parts(model)
+    body, _ = timm_parts(model)
     fam = type(body).__name__
     if fam not in _small_stem_pools:
         raise ValueError(f"small_stem supports timm's {', '.join(_small_stem_pools)} families; "
@@ -320,8 +168,6 @@ def to_small_stem(model:nn.Module, # a fastai model from `vision_learner(dls, '<
     return model
 
 # %% ../nbs/04_models.ipynb #cf742e8d
-def _fits(model, sd) -> bool: return not any(_plan(model, sd)[-1].values())
-
 class NHWCBody(TimmBody):
     "A `TimmBody` for timm models with channels-last `forward_features` (Swin, MambaOut): NCHW maps for fastai's head."
     def forward(self, x, # a batch of images
@@ -335,11 +181,34 @@ def _nchw_body(body:TimmBody, arch:str) -> TimmBody:
     if fmt == 'NHWC': return NHWCBody(body.model)
     raise ValueError(f"{arch}: timm's `forward_features` gives {fmt} features, and fastai's head pools NCHW maps.")
 
-def _timm_normalize(dls, cfg:dict, n_in:int=3):
+def timm_normalize(dls, # fastai `DataLoaders`; the `Normalize` joins its batch transforms
+                   cfg:dict, # the timm model's `pretrained_cfg` (its `mean` and `std`)
+                   n_in:int=3, # input channels: another count than the weights' leaves `dls` alone
+                  ):
     "Add a `Normalize` with the model's mean and std to `dls` unless it has one: what `vision_learner` does for hub weights."
     # fastai's own helper for this (`fastai.vision.learner._timm_norm`) is private; these are its public parts
     if n_in != len(cfg['mean']) or any(isinstance(t, Normalize) for t in dls.after_batch.fs): return
     dls.add_tfms([Normalize.from_stats(cfg['mean'], cfg['std'])], 'after_batch')
+
+def _vision_learner_args(
+    normalize:bool=True, # add a `Normalize` with the weights' mean and std to `dls` unless it has one (`weights` or `pretrained` only)
+    n_out:int=None, # outputs of the head; default: from `dls` (`get_c`)
+    splitter=None, # the parameter groups; default: `timm_splitter` by `groups` (fastai's `default_split` for a model timm does not group)
+    cut=None, # unused for timm models (fastai's own: where to cut the body)
+    init=nn.init.kaiming_normal_, # initialisation of the head's weights; None: PyTorch's
+    custom_head:nn.Module=None, # a head to use instead of fastai's
+    concat_pool:bool=True, # the head pools with average and max (fastai's `AdaptiveConcatPool2d`), twice the features
+    pool:bool=True, # unused for timm models: the head pools when the timm body does not
+    lin_ftrs:list=None, # sizes of the head's hidden linear layers; default [512]
+    ps:float=0.5, # dropout before the head's last linear layer (half of it before the others); a list: one per layer
+    first_bn:bool=True, # batchnorm on the pooled features, first in the head
+    bn_final:bool=False, # batchnorm after the head's last layer
+    lin_first:bool=False, # in each head block, the linear layer before batchnorm and dropout
+    y_range:tuple=None, # (low, high): the outputs through a sigmoid scaled to this range (a bounded regression)
+    n_in:int=3, # input channels (timm adapts the first layer of pretrained weights)
+):
+    "Documents `vision_learner`'s model and head arguments (and `timm_learner`'s default `splitter`) for `timm_learner`'s docments: fastai describes them in prose only."
+_vision_learner_args.__delwrap__ = Learner.__init__   # the learner arguments: `Learner`'s docments
 
 # %% ../nbs/04_models.ipynb #0fe324d7
 @delegates(vision_learner)
@@ -373,11 +242,11 @@ def timm_learner(dls, # fastai `DataLoaders`
     if weights is not None:
         name = 'state dict' if isinstance(weights, dict) else str(weights)
         sd = clean_state_dict(weights) if isinstance(weights, dict) else read_weights(weights, sha256, weights_dest)
-        if small_stem and not _fits(learn.model, sd) and _fits(to_small_stem(deepcopy(learn.model)), sd):
+        if small_stem and not weights_fit(learn.model, sd) and weights_fit(to_small_stem(deepcopy(learn.model)), sd):
             to_small_stem(learn.model)  # saved from a small-stem model: its first conv is already 3x3
-        learn.weights_note = _load(learn.model, sd, name)
+        learn.weights_note = load_state(learn.model, sd, name)
         print(learn.weights_note)
-        if kwargs.get('normalize', True): _timm_normalize(dls, learn.model[0].model.pretrained_cfg, kwargs.get('n_in', 3))
+        if kwargs.get('normalize', True): timm_normalize(dls, learn.model[0].model.pretrained_cfg, kwargs.get('n_in', 3))
     if small_stem: to_small_stem(learn.model)  # after loading standard weights: the new 3x3 conv starts from them
     learn.opt = None  # the model may have new parameters: the optimizer is built again
     if pretrained or weights is not None: learn.freeze()
@@ -387,6 +256,7 @@ def timm_learner(dls, # fastai `DataLoaders`
     learn.weights = None if weights is None else name
     store_attr('small_stem,groups,layer_decay', self=learn)
     return learn
+timm_learner.__delwrap__ = _vision_learner_args   # docments of the arguments passed on: `vision_learner` has none
 
 # %% ../nbs/04_models.ipynb #c0e1a002
 def competition_learner(comp:Competition, # a `Competition` with folds (`add_folds(comp)`)

@@ -1,4 +1,4 @@
-"""Cosine nearest neighbours by blocks of matrix products, per-individual similarities averaged over models, `new_whale` by a similarity threshold, and MAP@5 by kNN while training.
+"""MAP@5 by kNN while an embedding model trains, and a metric-learning run's out-of-fold rows, test answers and submission by each image's nearest training images.
 
 Docs: https://kaggle-kit.github.io/kaggle-kit/retrieval.html.md"""
 
@@ -6,7 +6,7 @@ Docs: https://kaggle-kit.github.io/kaggle-kit/retrieval.html.md"""
 
 # %% ../nbs/12_retrieval.ipynb #6be315df
 from __future__ import annotations
-import math, warnings
+import warnings
 from contextlib import contextmanager, nullcontext
 import numpy as np, pandas as pd, torch
 from fastcore.basics import store_attr
@@ -14,260 +14,18 @@ from fastcore.foundation import L
 from fastai.data.core import Datasets
 from fastai.learner import Metric, Recorder
 from fastai.callback.core import Callback
-from .data import IGNORE_IDX, NEW_WHALE, _kept_rng
-from .cv import RunFolder, load_preds
-from .infer import _spaced   # the check `topk_submission` makes: one rule for a space-separated row
-from .env import _some
-from .metrics import NewWhaleCallback, idxs_to_labels, ThresholdResult, _as_tensor, _check_k, _np, _topk_rows, _ranks, _search, _insert_new
+from .data import IGNORE_IDX, NEW_WHALE
+from .run import RunFolder, load_preds
+from .ranking import spaced_labels   # the check `topk_submission` makes: one rule for a space-separated row
+from .env import some_items, kept_rng
+from .metrics import NewWhaleCallback
+from .ranking import idxs_to_labels, check_k, to_array
+from .knn import knn_classes, knn_threshold, knn_topk_new, absent_as_new, check_int   # the arithmetic on arrays
 
 # %% auto #0
-__all__ = ['knn', 'knn_classes', 'knn_threshold', 'knn_topk_new', 'share_threshold', 'KnnMapCallback', 'knn_oof', 'knn_test',
-           'knn_submission']
-
-# %% ../nbs/12_retrieval.ipynb #71d60e1b
-def _emb2d(x, name):
-    "`x` as a 2-d floating point torch tensor, numpy memory shared, not copied"
-    t = _as_tensor(x)
-    if t.ndim != 2: raise ValueError(f'`{name}` must be 2-d (n_rows, emb_dim), got shape {tuple(t.shape)}')
-    if not t.is_floating_point(): raise TypeError(f'`{name}` must be floating point embeddings, got {t.dtype}')
-    if 0 in t.shape: raise ValueError(f'`{name}` is empty: shape {tuple(t.shape)}')
-    return t
-
-def _check_int(v, name, lo=1):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-        raise ValueError(f'`{name}` must be an int >= {lo}, got {v!r}')
-
-def _check_dims(q, g, qname='query', gname='gallery'):
-    if q.shape[1] != g.shape[1]:
-        raise ValueError(f'`{qname}` has shape {tuple(q.shape)} but `{gname}` has shape {tuple(g.shape)}: '
-                         f'embedding sizes {q.shape[1]} and {g.shape[1]} differ (embeddings of different models?)')
-
-def _inv_norms(t, name, chunk):
-    "1/L2-norm of each row of `t` as float32, read `chunk` rows at a time; a row with NaN, inf or only zeros is named"
-    out = torch.empty(len(t), dtype=torch.float32, device=t.device)
-    for i in range(0, len(t), chunk):
-        b = t[i:i+chunk]
-        bad = ~torch.isfinite(b).all(1)
-        if bad.any():
-            r = int(bad.nonzero()[0, 0])
-            raise ValueError(f"`{name}` row {i+r} has {'NaN' if b[r].isnan().any() else 'inf'}: "
-                             'a diverged model or an unfilled row; cosine similarity needs finite embeddings')
-        n = torch.linalg.vector_norm(b.float(), dim=1)   # float64 rows: one block copied
-        if (n == 0).any(): raise ValueError(f'`{name}` row {i+int((n == 0).nonzero()[0, 0])} is all zeros: its cosine similarity is undefined')
-        out[i:i+len(b)] = 1/n
-    return out
-
-# %% ../nbs/12_retrieval.ipynb #f4c30a91
-def _block(buf, r, c): return buf[:r*c].view(r, c)   # a contiguous (r, c) view of a flat buffer
-
-def _merge(v, j, blk, off, rows=512):
-    "Running top k `(v, j)` (best first) updated with similarity block `blk` of gallery rows `off`..: only values above each row's k-th count"
-    # candidates `rows` rows at a time: a boolean mask of the whole block would be a quarter of the block's memory again.
-    # Equal to the k-th: a later gallery index, it loses the tie
-    rc = [(blk[a:a+rows] > v[a:a+rows, -1:]).nonzero(as_tuple=True) for a in range(0, len(blk), rows)]
-    r, c = torch.cat([r + a for (r, _), a in zip(rc, range(0, len(blk), rows))]), torch.cat([c for _, c in rc])
-    if not len(r): return v, j
-    cnt = torch.bincount(r, minlength=len(blk))
-    pos = torch.arange(len(r), device=r.device) - (cnt.cumsum(0) - cnt)[r]
-    pv = v.new_full((len(blk), int(cnt.max())), -math.inf); pj = j.new_zeros(pv.shape)
-    pv[r, pos], pj[r, pos] = blk[r, c], c + off
-    tv, ti = _topk_rows(torch.cat([v, pv], 1), v.shape[1])   # ties: lower position, i.e. lower gallery index
-    return tv, torch.cat([j, pj], 1).gather(1, ti)
-
-def _knn_rows(qn, g, ginv, k, chunk, bufs):
-    "Top `k` cosine similarities and gallery indices of the normalised query rows `qn` against all of `g`"
-    gbuf, sbuf = bufs
-    v = j = None
-    for s in range(0, len(g), chunk):
-        gb = g[s:s+chunk]
-        gn = torch.mul(gb.float(), ginv[s:s+chunk, None], out=_block(gbuf, *gb.shape))
-        blk = torch.mm(qn, gn.T, out=_block(sbuf, len(qn), len(gb)))
-        if v is None:
-            v, j = _topk_rows(blk, min(k, len(gb)))
-            if v.shape[1] < k:   # a first block narrower than k: pad, the next blocks fill it
-                v = torch.cat([v, v.new_full((len(v), k - v.shape[1]), -math.inf)], 1)
-                j = torch.cat([j, j.new_full(v.shape, -1)[:, j.shape[1]:]], 1)
-        else: v, j = _merge(v, j, blk, s)
-    return v, j
-
-# %% ../nbs/12_retrieval.ipynb #1d4a1db2
-def knn(query, # (n_query, emb_dim) embeddings, numpy or torch (any float dtype, any device); need not be normalised
-        gallery, # (n_gallery, emb_dim) embeddings to search
-        k:int=100, # neighbours per query row
-        chunk:int=4096, # rows of query and of gallery per block: memory ~ chunk x chunk similarities
-       ): # (sims (n_query, k) float32, idxs (n_query, k) int64) numpy, best first
-    "Top `k` gallery rows of each query row by cosine similarity, by blocks of matrix products; equal similarities: lower gallery index first"
-    q, g = _emb2d(query, 'query'), _emb2d(gallery, 'gallery')
-    _check_dims(q, g); _check_k(k); _check_int(chunk, 'chunk')
-    if k > len(g): raise ValueError(f'k={k} is more than the {len(g)} gallery rows')
-    g = g.to(q.device)
-    ginv, qinv = _inv_norms(g, 'gallery', chunk), _inv_norms(q, 'query', chunk)
-    c, d = min(chunk, len(q)), q.shape[1]
-    new = lambda n, dt=torch.float32: torch.empty(n, dtype=dt, device=q.device)
-    qbuf, bufs = new(c*d), (new(min(chunk, len(g))*d), new(c*min(chunk, len(g))))
-    sims, idxs = np.empty((len(q), k), np.float32), np.empty((len(q), k), np.int64)
-    for i in range(0, len(q), chunk):
-        qb = q[i:i+chunk]
-        v, j = _knn_rows(torch.mul(qb.float(), qinv[i:i+chunk, None], out=_block(qbuf, *qb.shape)), g, ginv, k, chunk, bufs)
-        sims[i:i+len(qb)], idxs[i:i+len(qb)] = v.cpu().numpy(), j.cpu().numpy()
-    return sims, idxs
-
-# %% ../nbs/12_retrieval.ipynb #a6f1f1e6
-def _as_list(x): return list(x) if isinstance(x, (list, tuple)) else [x]
-
-def _pairs(query, gallery):
-    "Checked (query, gallery) tensor pairs: one per model; same rows in every pair"
-    qs, gs = _as_list(query), _as_list(gallery)
-    if len(qs) != len(gs): raise ValueError(f'{len(qs)} query arrays but {len(gs)} gallery arrays: pass one (query, gallery) pair per model')
-    if not qs: raise ValueError('no (query, gallery) pairs')
-    one = len(qs) == 1
-    name = lambda s, m: s if one else f'{s}[{m}]'
-    qs = [_emb2d(q, name('query', m)) for m, q in enumerate(qs)]
-    gs = [_emb2d(g, name('gallery', m)).to(qs[m].device) for m, g in enumerate(gs)]
-    for m, (q, g) in enumerate(zip(qs, gs)):
-        _check_dims(q, g, name('query', m), name('gallery', m))
-        if len(q) != len(qs[0]): raise ValueError(f'`query[{m}]` has {len(q)} rows but `query[0]` has {len(qs[0])}: every model embeds the same queries')
-        if len(g) != len(gs[0]): raise ValueError(f'`gallery[{m}]` has {len(g)} rows but `gallery[0]` has {len(gs[0])}: every model embeds the same gallery')
-    return qs, gs, name
-
-def _gallery_targs(t, n, n_classes):
-    "Gallery class indices as int64 numpy, checked: in [0, n_classes) or `IGNORE_IDX`"
-    t = _np(t)
-    if t.shape != (n,): raise ValueError(f'`gallery_targs` must have shape ({n},), one per gallery row, got {t.shape}')
-    if t.dtype.kind not in 'iu': raise TypeError(f'`gallery_targs` must be class indices ({IGNORE_IDX}: no identity), got {t.dtype}')
-    bad = (t != IGNORE_IDX) & ((t < 0) | (t >= n_classes))
-    if bad.any():
-        r = int(bad.argmax())
-        raise ValueError(f'`gallery_targs` row {r} is {t[r]}: expected a class index in [0, {n_classes}) or {IGNORE_IDX} (no identity)')
-    return t.astype(np.int64)
-
-def _head(head_scores, n, n_classes, w):
-    if head_scores is None: return None
-    if not (isinstance(w, (int, float)) and 0 <= w <= 1): raise ValueError(f'`head_weight` must be a number in [0, 1], got {w!r}')
-    h = _as_tensor(head_scores)
-    if tuple(h.shape) != (n, n_classes): raise ValueError(f'`head_scores` must have shape ({n}, {n_classes}), got {tuple(h.shape)}')
-    if not h.is_floating_point(): raise TypeError(f'`head_scores` must be floating point, got {h.dtype}')
-    bad = h.isnan().any(1)
-    if bad.any(): raise ValueError(f'`head_scores` row {int(bad.nonzero()[0, 0])} has NaN')
-    return h
-
-def _centroids(g, ginv, t, n_classes, chunk):
-    "L2-normalised mean of the normalised gallery rows of each class (rows of ignored ones: row `n_classes`, dropped)"
-    c = torch.zeros(n_classes+1, g.shape[1], device=g.device)
-    for s in range(0, len(g), chunk): c.index_add_(0, t[s:s+chunk], g[s:s+chunk].float() * ginv[s:s+chunk, None])
-    return torch.nn.functional.normalize(c[:n_classes], dim=1)
-
-def _class_sims(qns, gs, ginvs, t, n_classes, how, chunk, cents):
-    "(rows, n_classes) similarity of normalised query rows `qns` (one per pair) to each class, averaged over the pairs"
-    if how == 'mean': return sum(qn @ c.T for qn, c in zip(qns, cents)) / len(qns)
-    acc = qns[0].new_full((len(qns[0]), n_classes+1), -math.inf)
-    for s in range(0, len(gs[0]), chunk):
-        blk = sum(qn @ (g[s:s+chunk].float() * gi[s:s+chunk, None]).T for qn, g, gi in zip(qns, gs, ginvs)) / len(qns)
-        acc.scatter_reduce_(1, t[s:s+chunk].expand_as(blk), blk, 'amax')
-    return acc[:, :n_classes]
-
-# %% ../nbs/12_retrieval.ipynb #a1028b25
-def knn_classes(query, # (n_query, emb_dim) embeddings, or a list of them: one per model (fold)
-                gallery, # (n_gallery, emb_dim) embeddings (a list: one per model, same rows, paired with `query`)
-                gallery_targs, # (n_gallery,) class index of each gallery row; `IGNORE_IDX` rows are no identity, skipped
-                n_classes:int, # number of known classes (the vocab)
-                k:int=5, # classes per query row
-                how:str='max', # 'max': best similarity among the class's images; 'mean': cosine to its normalised mean embedding
-                chunk:int=1024, # query and gallery rows per block: memory ~ chunk x (chunk + n_classes)
-                head_scores=None, # optional (n_query, n_classes) scores of the model's own head, blended in
-                head_weight:float=0.5, # weight of `head_scores`; the similarities get 1 - head_weight
-               ): # (scores (n_query, k) float32, classes (n_query, k) int64) numpy, best first
-    "Top `k` classes of each query row by cosine similarity to the classes' gallery images, averaged over models"
-    qs, gs, name = _pairs(query, gallery)
-    _check_int(n_classes, 'n_classes'); _check_k(k); _check_int(chunk, 'chunk')
-    if how not in ('max', 'mean'): raise ValueError(f"`how` must be 'max' or 'mean', got {how!r}")
-    t = _gallery_targs(gallery_targs, len(gs[0]), n_classes)
-    present = np.bincount(t[t != IGNORE_IDX], minlength=n_classes) > 0
-    if k > present.sum(): raise ValueError(f'k={k} but only {int(present.sum())} of the {n_classes} classes have gallery rows')
-    h = _head(head_scores, len(qs[0]), n_classes, head_weight)
-    dev = qs[0].device
-    t, absent = torch.as_tensor(np.where(t == IGNORE_IDX, n_classes, t), device=dev), torch.as_tensor(~present, device=dev)
-    ginvs = [_inv_norms(g, name('gallery', m), chunk) for m, g in enumerate(gs)]
-    qinvs = [_inv_norms(q, name('query', m), chunk) for m, q in enumerate(qs)]
-    cents = [_centroids(g, gi, t, n_classes, chunk) for g, gi in zip(gs, ginvs)] if how == 'mean' else None
-    scores, classes = np.empty((len(qs[0]), k), np.float32), np.empty((len(qs[0]), k), np.int64)
-    for i in range(0, len(qs[0]), chunk):
-        qns = [q[i:i+chunk].float() * qi[i:i+chunk, None] for q, qi in zip(qs, qinvs)]
-        s = _class_sims(qns, gs, ginvs, t, n_classes, how, chunk, cents)
-        if h is not None: s = (1-head_weight)*s + head_weight*h[i:i+chunk].to(s)
-        v, j = _topk_rows(s.masked_fill_(absent, -math.inf), k)
-        scores[i:i+len(v)], classes[i:i+len(v)] = v.cpu().numpy(), j.cpu().numpy()
-    return scores, classes
-
-# %% ../nbs/12_retrieval.ipynb #6fb037da
-def _ranked_pairs(scores, classes, k):
-    "Checked first `k` columns of ranked `scores` (float, best first) and `classes` (ints), as numpy"
-    _check_k(k)
-    s, c = _np(scores), _np(classes)
-    if s.ndim != 2 or s.shape != c.shape: raise ValueError(f'`scores` and `classes` must be 2-d of one shape (n_rows, k), got {s.shape} and {c.shape}')
-    if s.dtype.kind != 'f': raise TypeError(f'`scores` must be floating point, got {s.dtype}')
-    if c.dtype.kind not in 'iu': raise TypeError(f'`classes` must be class indices, got {c.dtype}')
-    if k > s.shape[1]: raise ValueError(f'k={k} is more than the {s.shape[1]} columns of `scores`')
-    if not len(s): raise ValueError('no rows')
-    s, c = s[:, :k], c[:, :k]
-    if (bad := np.isnan(s).any(1)).any(): raise ValueError(f'`scores` row {int(bad.argmax())} has NaN')
-    if (bad := (s[:, 1:] > s[:, :-1]).any(1)).any():
-        raise ValueError(f'`scores` row {int(bad.argmax())} is not sorted best first: {s[bad.argmax()].tolist()}')
-    if (c < 0).any(): raise ValueError(f'`classes` row {int((c < 0).any(1).argmax())} has a negative class index')
-    return s, c.astype(np.int64)
-
-# %% ../nbs/12_retrieval.ipynb #06510c53
-def knn_threshold(scores, # (n_rows, >= k) per-class similarities, best first, as `knn_classes` gives
-                  classes, # (n_rows, >= k) their class indices
-                  targs, # (n_rows,) true class per row; `IGNORE_IDX` = new_whale, including individuals absent from the gallery
-                  thrs=50, # number of grid points, 'all' (every distinct top-k score: exact), or threshold values
-                  k:int=5, # predictions per row
-                 )->ThresholdResult:
-    "Similarity threshold maximising MAP@k when new_whale goes before the first of the top `k` below it: `find_threshold` for kNN"
-    s, c = _ranked_pairs(scores, classes, k)
-    t = _np(targs)
-    if t.shape != (len(s),): raise ValueError(f'`targs` must have shape ({len(s)},), one per row of `scores`, got {t.shape}')
-    if t.dtype.kind not in 'iu': raise TypeError(f'`targs` must be class indices ({IGNORE_IDX} = new_whale), got {t.dtype}')
-    if (bad := (t < 0) & (t != IGNORE_IDX)).any(): raise ValueError(f'`targs` row {int(bad.argmax())} is {t[bad.argmax()]}: expected a class index or {IGNORE_IDX} (new_whale)')
-    t = torch.as_tensor(t.astype(np.int64))
-    return _search(s, _ranks(torch.as_tensor(c), t, k).numpy(), (t == IGNORE_IDX).numpy(), thrs, k)
-
-# %% ../nbs/12_retrieval.ipynb #92d369be
-def knn_topk_new(scores, # (n_rows, >= k) per-class similarities, best first, as `knn_classes` gives
-                 classes, # (n_rows, >= k) their class indices
-                 thr:float, # new_whale goes before the first top-k similarity below this
-                 n_classes:int, # number of known classes: the index given to new_whale
-                 k:int=5, # predictions per row
-                ) -> np.ndarray: # (n_rows, k) class indices, `n_classes` = new_whale: ready for `idxs_to_labels(idxs, vocab)`
-    "Top `k` classes with new_whale inserted where the similarity first drops below `thr`: `topk_new` for kNN"
-    if not isinstance(thr, (int, float, np.floating, np.integer)) or math.isnan(thr): raise ValueError(f'`thr` must be a number, got {thr!r}')
-    _check_int(n_classes, 'n_classes')
-    s, c = _ranked_pairs(scores, classes, k)
-    if (c >= n_classes).any(): raise ValueError(f'`classes` row {int((c >= n_classes).any(1).argmax())} has a class index >= n_classes={n_classes}')
-    return _insert_new(torch.as_tensor(s), torch.as_tensor(c), float(thr), n_classes).numpy()
-
-# %% ../nbs/12_retrieval.ipynb #350abcee
-def share_threshold(scores, # per-row similarities, best first: (n_rows, k) from `knn_classes`, or the (n_rows,) best ones
-                    share:float, # fraction of rows that should get new_whale first, e.g. the expected share of new individuals
-                   )->float:
-    "Threshold making new_whale the first answer of `share` of the rows (as near as equal scores allow, never more)"
-    s = _np(scores)
-    if s.ndim == 2: s = s[:, 0]
-    if s.ndim != 1 or not len(s): raise ValueError(f'`scores` must be (n_rows, k) or (n_rows,) and not empty, got shape {_np(scores).shape}')
-    if not (isinstance(share, (int, float, np.floating)) and 0 <= share <= 1): raise ValueError(f'`share` must be a number in [0, 1], got {share!r}')
-    if (bad := np.isnan(s)).any(): raise ValueError(f'`scores` row {int(bad.argmax())} has NaN')
-    top, m = np.sort(s), int(round(share*len(s)))   # rows below `top[m]`: the m lowest; all: just above the best, in its dtype
-    return float(np.nextafter(top[-1], top.dtype.type(np.inf)) if m == len(top) else top[m])
+__all__ = ['KnnMapCallback', 'knn_oof', 'knn_test', 'knn_submission']
 
 # %% ../nbs/12_retrieval.ipynb #921c12ea
-def _absent_as_new(targs, gallery_targs, n_classes:int):
-    "`targs` with every class that has no gallery row set to `IGNORE_IDX`: at test time such an individual is new_whale"
-    t, g = _np(targs).astype(np.int64), _gallery_targs(gallery_targs, len(_np(gallery_targs)), n_classes)
-    bad = (t != IGNORE_IDX) & ((t < 0) | (t >= n_classes))
-    if bad.any(): raise ValueError(f'`targs` row {int(bad.argmax())} is {t[bad.argmax()]}: expected a class index in [0, {n_classes}) or {IGNORE_IDX}')
-    present = np.bincount(g[g != IGNORE_IDX], minlength=n_classes) > 0
-    return np.where((t != IGNORE_IDX) & present[np.maximum(t, 0)], t, IGNORE_IDX)
-
 def _gallery_dl(dls):
     "A loader of the training images of `dls` (each once, in order) with the validation transforms and targets, and their ids"
     items = dls.train_ds.items
@@ -284,7 +42,7 @@ def _gallery_dl(dls):
 def _rng_kept():
     "Python's, NumPy's and torch's random states (CPU, and the current GPU when used) restored on exit"
     cuda = [torch.cuda.current_device()] if torch.cuda.is_available() and torch.cuda.is_initialized() else []
-    with _kept_rng(), torch.random.fork_rng(devices=cuda): yield
+    with kept_rng(), torch.random.fork_rng(devices=cuda): yield
 
 def _embed(learn, dl):
     "Embeddings (float32) and targets of every batch of `dl`, in eval mode, without gradients"
@@ -303,10 +61,10 @@ def _embed(learn, dl):
 
 def _knn_summary(scores, classes, targs, thrs, k, how) -> dict:
     "A fold's or a run's kNN scores, in the CV report's words (as `score_preds` gives a classifier's)"
-    r, t = knn_threshold(scores, classes, targs, thrs, k), _np(targs)
+    r, t = knn_threshold(scores, classes, targs, thrs, k), to_array(targs)
     known = t != IGNORE_IDX
     return {'n': int(len(t)), 'n_new': int((~known).sum()),
-            'accuracy': float((_np(classes)[known, 0] == t[known]).mean()) if known.any() else float('nan'),
+            'accuracy': float((to_array(classes)[known, 0] == t[known]).mean()) if known.any() else float('nan'),
             'k': k, f'map{k}': float(r.score_no_thr), f'map{k}_thr': float(r.score), 'thr': float(r.thr), 'method': 'knn', 'how': how}
 
 # %% ../nbs/12_retrieval.ipynb #add8050c
@@ -330,7 +88,7 @@ class KnnMapCallback(Callback):
         how:str='max', # per-individual similarity: 'max' over its images or to their 'mean' (see `knn_classes`)
         chunk:int=1024, # rows per block in `knn_classes`
     ):
-        _check_k(k); _check_int(chunk, 'chunk')
+        check_k(k); check_int(chunk, 'chunk')
         if how not in ('max', 'mean'): raise ValueError(f"`how` must be 'max' or 'mean', got {how!r}")
         store_attr(); self.thr = self.score = self.score_no_thr = self.res = None; self._reset()
         self.mets = L(_KnnMetric(self, f'map{k}', 'score_no_thr'), _KnnMetric(self, f'map{k}_thr', 'score'), _KnnMetric(self, 'thr', 'thr'))
@@ -351,7 +109,7 @@ class KnnMapCallback(Callback):
         if not self._embs or hasattr(self.learn, 'gather_preds'): return
         g, gt = self.gallery()
         n = len(self.dls.vocab)
-        q, t = torch.cat(self._embs), _absent_as_new(torch.cat(self._targs), gt, n)
+        q, t = torch.cat(self._embs), absent_as_new(torch.cat(self._targs), gt, n)
         self._res = knn_threshold(*knn_classes(q, g, gt, n, self.k, self.how, self.chunk), t, self.thrs, self.k)
         self.res, self.thr, self.score, self.score_no_thr = self._res, self._res.thr, self._res.score, self._res.score_no_thr
 
@@ -372,7 +130,7 @@ class KnnMapCallback(Callback):
         "The fold's report row by kNN (accuracy, MAP@k plain and thresholded, thr), individuals absent from `gallery` as new_whale"
         n = len(self.learn.dls.vocab)
         return _knn_summary(*knn_classes(query, gallery, gallery_targs, n, self.k, self.how, self.chunk),
-                            _absent_as_new(targs, gallery_targs, n), self.thrs, self.k, self.how)
+                            absent_as_new(targs, gallery_targs, n), self.thrs, self.k, self.how)
 
     # what a checkpoint keeps: the latest threshold and scores, as `NewWhaleCallback` keeps them
     state_dict, load_state_dict = NewWhaleCallback.state_dict, NewWhaleCallback.load_state_dict
@@ -398,9 +156,9 @@ def knn_oof(run, # a `RunFolder` (or its path) of a metric-learning `run_cv`
     run = _run(run); fs, k, how = _knn_folds(run, folds)
     n, parts = len(run.vocab), []
     for f in fs:
-        o, g = load_preds(run.fold_dir(f)/'oof.npz'), run.gallery(f)
+        o, g = run.fold_preds(f, 'oof'), run.gallery(f)
         s, c = knn_classes(o['preds'], g['preds'], g['targs'], n, k, how, chunk)
-        parts.append((o['ids'], s, c, _absent_as_new(o['targs'], g['targs'], n), np.full(len(s), f)))
+        parts.append((o['ids'], s, c, absent_as_new(o['targs'], g['targs'], n), np.full(len(s), f)))
     ids, s, c, t, fold = (np.concatenate(x) for x in zip(*parts))
     if not (t == IGNORE_IDX).any():
         warnings.warn(f"knn_oof: the new_whale threshold of {run.path} was chosen on 0 unseen rows: every validation individual is "
@@ -412,7 +170,7 @@ def knn_oof(run, # a `RunFolder` (or its path) of a metric-learning `run_cv`
 
 def _known_gallery(run, f):
     "Fold `f`'s embeddings of every known training image (its gallery and its validation rows), sorted by id"
-    g, o = run.gallery(f), load_preds(run.fold_dir(f)/'oof.npz')
+    g, o = run.gallery(f), run.fold_preds(f, 'oof')
     keep = o['targs'] != IGNORE_IDX
     ids, emb, t = (np.concatenate([g[a], o[a][keep]]) for a in ('ids', 'preds', 'targs'))
     order = np.argsort(ids, kind='stable')
@@ -427,7 +185,7 @@ def knn_test(run, # a `RunFolder` (or its path) of a metric-learning `run_cv` wi
     run = _run(run); fs, k0, how = _knn_folds(run, folds)
     qs, gs, ref = [], [], None
     for f in fs:
-        if not (tf := run.fold_dir(f)/'test.npz').exists(): raise FileNotFoundError(f"{tf} does not exist: run_cv was given no test rows")
+        if not (tf := run.file('test', f)).exists(): raise FileNotFoundError(f"{tf} does not exist: run_cv was given no test rows")
         te, (gids, emb, t) = load_preds(tf), _known_gallery(run, f)
         if ref is None: ref = (te['ids'], gids, t)
         elif not np.array_equal(te['ids'], ref[0]): raise ValueError(f"fold {f} of {run.path}: its test ids differ from fold {fs[0]}'s")
@@ -447,9 +205,9 @@ def knn_submission(run, # a `RunFolder` (or its path) of a metric-learning `run_
                   ) -> pd.DataFrame:
     "The top `k` individuals of each test image by `knn_test`, `new_label` inserted at `thr`: check it with `save_submission`"
     run = _run(run)
-    if bad := _spaced(list(run.vocab) + [new_label]):   # before any work: a row would split such a label into two
+    if bad := spaced_labels(list(run.vocab) + [new_label]):   # before any work: a row would split such a label into two
         raise ValueError(f"{len(bad)} label(s) of {run.path}'s vocab or new_label are empty or contain whitespace, which a "
-                         f"space-separated row would split: {_some(bad)}; rename them (e.g. spaces to '_') and map the names back after scoring")
+                         f"space-separated row would split: {some_items(bad)}; rename them (e.g. spaces to '_') and map the names back after scoring")
     if thr is None: thr = knn_oof(run, folds)['res'].thr
     t = knn_test(run, folds, k)
     idx = knn_topk_new(t['scores'], t['classes'], thr, len(run.vocab), k)

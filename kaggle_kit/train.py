@@ -1,4 +1,4 @@
-"""What a Kaggler adds to `fit_one_cycle`: an exponential moving average of the weights, proven under exact resume, and losses for imbalanced classes that leave `new_whale` and unlabelled rows out.
+"""What a Kaggler adds to `fit_one_cycle`: an exponential moving average of the weights, proven under exact resume (the losses for imbalanced classes are in `kaggle_kit.losses`).
 
 Docs: https://kaggle-kit.github.io/kaggle-kit/train.html.md"""
 
@@ -6,70 +6,13 @@ Docs: https://kaggle-kit.github.io/kaggle-kit/train.html.md"""
 
 # %% ../nbs/14_train.ipynb #af7530c0
 from __future__ import annotations
-import torch
-from torch import nn
-import torch.nn.functional as F
 from fastcore.basics import store_attr
-from fastcore.meta import use_kwargs_dict
-from fastai.losses import BaseLoss
-from .data import IGNORE_IDX
 from fastai.callback.core import Callback
 from fastai.callback.tracker import SaveModelCallback, TrackerCallback
 from timm.utils.model_ema import ModelEmaV3
 
 # %% auto #0
-__all__ = ['FocalLossKnown', 'SoftF1Loss', 'EMACallback']
-
-# %% ../nbs/14_train.ipynb #422f8faf
-class _KnownFocal(nn.Module):
-    "Focal loss on class indices; rows whose target is `ignore_index` add 0 and are not in the mean."
-    def __init__(self, gamma=2., weight=None, ignore_index=IGNORE_IDX, label_smoothing=0., reduction='mean'):
-        super().__init__(); store_attr()
-    def forward(self, inp, targ):
-        if targ.is_floating_point() or targ.numel() != inp.shape[0]:
-            raise ValueError(f"FocalLossKnown takes one class index per row ({inp.shape[0]} rows); got {targ.numel()} "
-                             f"{targ.dtype} targets. Multi-label targets (a 0/1 per class) need SoftF1Loss or fastai's BCEWithLogitsLossFlat.")
-        known = targ != self.ignore_index
-        ce = F.cross_entropy(inp, targ, self.weight, ignore_index=self.ignore_index, reduction='none',
-                             label_smoothing=self.label_smoothing)                    # 0 on ignored rows
-        p_t = F.softmax(inp.float(), -1).gather(1, torch.where(known, targ, 0)[:, None])[:, 0]
-        loss = (1 - p_t)**self.gamma * ce
-        if self.reduction == 'none': return loss
-        if self.reduction == 'sum': return loss.sum()
-        n = known.sum() if self.weight is None else self.weight[targ[known]].sum()
-        return loss.sum() / torch.where(n > 0, n, torch.ones_like(n))
-
-# %% ../nbs/14_train.ipynb #001be648
-class FocalLossKnown(BaseLoss):
-    "Focal loss averaged over known targets only (not `IGNORE_IDX`); `weight` is the paper's alpha, per class."
-    y_int = True
-    @use_kwargs_dict(keep=True, weight=None, ignore_index=IGNORE_IDX, label_smoothing=0., reduction='mean')
-    def __init__(self, *args,
-                 gamma:float=2., # focusing: how much easy rows are down-weighted; 0 is cross-entropy
-                 axis:int=-1, # the class axis
-                 **kwargs, # `weight`, `ignore_index`, `label_smoothing`, `reduction`
-                ): super().__init__(_KnownFocal, *args, gamma=gamma, axis=axis, **kwargs)
-    def decodes(self, x): return x.argmax(dim=self.axis)
-    def activation(self, x): return F.softmax(x, dim=self.axis)
-
-# %% ../nbs/14_train.ipynb #5b4c42e4
-class SoftF1Loss(nn.Module):
-    "1 - the soft macro F1 of sigmoid probabilities over the batch, for multi-label targets; rows holding `IGNORE_IDX` are left out."
-    def __init__(self,
-        eps:float=1e-7, # keeps a class absent from the batch (and never predicted) at F1 0, not NaN
-        ignore_index:int=IGNORE_IDX, # a row with this value in its targets is left out
-    ): super().__init__(); store_attr()
-    def forward(self, inp, targ):
-        if targ.shape != inp.shape:
-            raise ValueError(f"SoftF1Loss takes a 0/1 target per class, {tuple(inp.shape)} like the predictions; got "
-                             f"{tuple(targ.shape)}. Single-label targets (class indices) need FocalLossKnown or CrossEntropyLossKnown.")
-        keep = ~(targ == self.ignore_index).any(1)
-        if not keep.any(): return inp.sum()*0   # as `CrossEntropyLossKnown`: 0, not a constant 1, for a batch of ignored rows
-        p, t = torch.sigmoid(inp[keep].float()), targ[keep].float()
-        tp, fp, fn = (p*t).sum(0), (p*(1 - t)).sum(0), ((1 - p)*t).sum(0)
-        return 1 - (2*tp / (2*tp + fp + fn + self.eps)).mean()
-    def activation(self, x): return torch.sigmoid(x)
-    def decodes(self, x): return x > 0.5
+__all__ = ['EMACallback']
 
 # %% ../nbs/14_train.ipynb #7c6d4920
 class EMACallback(Callback):

@@ -9,8 +9,9 @@ from __future__ import annotations
 import os, sys, json, time, importlib, importlib.util
 from pathlib import Path
 import torch
-from .env import _some
-from .checkpoint import load_checkpoint, read_status, CheckpointError, _pos
+from .env import some_items
+from .store import load_checkpoint, CheckpointError
+from .run import ckpt_pos, ckpt_files, read_status
 
 # %% auto #0
 __all__ = ['LearnerMismatch', 'score_checkpoint', 'watch_run', 'load_factory']
@@ -37,11 +38,11 @@ def _append(folder, rec):
             if f.read(1) != b'\n': f.write(b'\n')
         f.write((json.dumps(rec) + '\n').encode()); f.flush(); os.fsync(f.fileno())
 
-def _check_run(folder):
+def check_fold_dir(folder):
     "`folder` as a Path, or an error saying why it is not a run folder of `TimedCheckpoint`."
     p = Path(folder)
     if not p.is_dir(): raise ValueError(f"{p}: no such folder; point the watcher at a run folder of TimedCheckpoint (one fold's, e.g. runs/whale/fold_0)")
-    if read_status(p) is None and not any(_pos(f) for f in p.glob('ckpt-*.pth')):
+    if read_status(p) is None and not ckpt_files(p):
         raise ValueError(f"{p} is not a run folder: it has no status.json and no checkpoint of TimedCheckpoint. Start the "
                          "training first, or point at one fold's folder (runs/<name>/fold_<k>), not the run's root")
     return p
@@ -56,8 +57,8 @@ def _mismatch(model_sd:dict, ckpt_sd:dict, n:int=3) -> str:
               if k in model_sd and tuple(v.shape) != tuple(model_sd[k].shape)]
     parts = [f"{len(shapes)} parameter(s) of another shape: " + '; '.join(shapes[:n])
              + (f'; ... ({len(shapes)-n} more)' if len(shapes) > n else '')] if shapes else []
-    if ck := [k for k in ckpt_sd if k not in model_sd]: parts.append(f'only in the checkpoint: {_some(ck, n)}')
-    if lr := [k for k in model_sd if k not in ckpt_sd]: parts.append(f'only in the learner: {_some(lr, n)}')
+    if ck := [k for k in ckpt_sd if k not in model_sd]: parts.append(f'only in the checkpoint: {some_items(ck, n)}')
+    if lr := [k for k in model_sd if k not in ckpt_sd]: parts.append(f'only in the learner: {some_items(lr, n)}')
     return '; '.join(parts)
 
 def score_checkpoint(learn, # the Learner the factory built: its validation data and metrics are used
@@ -87,14 +88,14 @@ def watch_run(path:str|Path, # a run folder of `TimedCheckpoint` (one fold's)
               wandb_run=None, # a started W&B run (`kaggle_kit.env.wandb_init`): each score is logged to it as `watch/<name>`
              ) -> list:
     "Validate each new checkpoint of `path` once, appending the scores to `path/watch.jsonl`; return every score."
-    p = _check_run(path)
+    p = check_fold_dir(path)
     if nice: os.nice(nice)
     if idle_class and hasattr(os, 'SCHED_IDLE'): os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     if threads: torch.set_num_threads(threads)
     done, learn, last = _scored(p), None, time.time()
     while True:
         finished = (read_status(p) or {}).get('state') == 'done'   # read first: a checkpoint written before it is listed below
-        new = sorted((f for f in p.glob('ckpt-*.pth') if _pos(f) is not None and f.name not in done), key=_pos)
+        new = sorted((f for f in ckpt_files(p) if f.name not in done), key=ckpt_pos)
         for f in new:
             if learn is None: learn = learner_fn()
             try: rec = score_checkpoint(learn, f)

@@ -4,6 +4,7 @@ import os, sys, json, time, random, signal, resource, subprocess, shutil, tempfi
 from pathlib import Path
 import pytest, torch
 from kaggle_kit.datasets import make_whales
+from kaggle_kit.run import ckpt_pos, ckpt_files, read_status, CKPT_GLOB
 
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE/'train_resumable.py'
@@ -43,9 +44,9 @@ def reference(data, tmp_root, workers, method='one_cycle', model='softmax'):
         _refs[key] = weights(out), time.time() - t0
     return _refs[key]
 
-def ckpts(out): return sorted(Path(out).glob('ckpt-*.pth'))
+def ckpts(out): return sorted(ckpt_files(out))
 
-def pos(f): return tuple(int(x) for x in Path(f).stem.split('-')[1:4])
+pos = ckpt_pos
 def newest(out): return max((pos(f) for f in ckpts(out)), default=None)
 
 def kill_at(p, out, target=None, extra=0., mid_write=False, timeout=300):
@@ -56,7 +57,7 @@ def kill_at(p, out, target=None, extra=0., mid_write=False, timeout=300):
         p.log = p.communicate()[0]
     t0, first = time.time(), newest(out)
     while p.poll() is None and time.time() - t0 < timeout:
-        if mid_write and list(Path(out).glob('.ckpt-*.tmp')):
+        if mid_write and list(Path(out).glob(f'.{CKPT_GLOB}*.tmp')):
             kill(); return 'killed while writing a checkpoint'
         cur = newest(out)
         if not mid_write and cur is not None and cur != first and cur >= target:
@@ -124,12 +125,12 @@ def test_budget_stop_then_same_command_continues(data, refs, tmp_path):
     rc, log = run(out, data, '--budget-s', round(max(2., 0.5*dur), 2))
     assert 'Stopped for the session limit' in log and 'Run the same cell or command again' in log, log[-3000:]
     assert 'Traceback' not in log
-    st = json.loads((out/'status.json').read_text())
+    st = read_status(out)
     assert st['state'] == 'stopped' and st['reason'] == 'for the session limit'
     assert not (out/'final.pth').exists()
     rc, log = run(out, data)
     assert 'Resuming from' in log
-    assert json.loads((out/'status.json').read_text())['state'] == 'done'
+    assert read_status(out)['state'] == 'done'
     assert same(weights(out), ref)
 
 def test_truncated_newest_checkpoint_falls_back_to_previous(data, refs, tmp_path):

@@ -7,8 +7,10 @@ from contextlib import contextmanager
 from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
 from fastai.callback.core import Callback
-import kaggle_kit.checkpoint as ck
-from kaggle_kit.checkpoint import TimedCheckpoint, read_status, load_checkpoint, _ckpt_name
+import kaggle_kit.store as store
+from kaggle_kit.checkpoint import TimedCheckpoint
+from kaggle_kit.store import load_checkpoint
+from kaggle_kit.run import read_status, ckpt_name, ckpt_pos, ckpt_files
 from kaggle_kit.env import seed_everything
 from kaggle_kit.datasets import make_whales, whale_learner
 
@@ -28,15 +30,15 @@ def train(whales, run, method='one_cycle', lr=5e-3, size=16, bs=64, epochs=1, **
         else: learn.fit_one_cycle(epochs, lr, cbs=cb)
     return learn
 
-def ckpts(run): return sorted(f.name for f in Path(run).glob('ckpt-*.pth'))
+def ckpts(run): return sorted(f.name for f in ckpt_files(run))
 
 # 14.1: a checkpoint of a later fit is compared, not trusted
 def test_later_fit_checkpoint_of_another_configuration_is_refused(whales, tmp_path):
     run = tmp_path/'run'
     ref = train(whales, run, 'fine_tune').model.state_dict()
-    assert ckpts(run)[-1].startswith('ckpt-01-')                    # fine_tune's second fit
+    assert ckpt_pos(ckpts(run)[-1])[0] == 1                         # fine_tune's second fit
     before = {f: (run/f).read_bytes() for f in ckpts(run)}
-    with pytest.raises(ck.CheckpointError, match=r"fit 1 of its cell; this is fit 0\) is from another configuration(.|\n)*bs: checkpoint has 64, now 32"):
+    with pytest.raises(store.CheckpointError, match=r"fit 1 of its cell; this is fit 0\) is from another configuration(.|\n)*bs: checkpoint has 64, now 32"):
         train(whales, run, bs=32)                                    # a single fit, another batch size: not skipped
     assert {f: (run/f).read_bytes() for f in ckpts(run)} == before  # nothing touched
     again = train(whales, run, 'fine_tune')                          # the same cell: both fits fast-forward
@@ -48,7 +50,7 @@ def test_later_fit_checkpoint_of_another_configuration_is_refused(whales, tmp_pa
 def test_changed_lr_size_or_schedule_is_refused(whales, tmp_path, change, named):
     run = tmp_path/'run'
     train(whales, run)
-    with pytest.raises(ck.CheckpointError, match=rf"refusing to resume from it:(.|\n)*{named}: checkpoint has (.|\n)*Use another run folder"):
+    with pytest.raises(store.CheckpointError, match=rf"refusing to resume from it:(.|\n)*{named}: checkpoint has (.|\n)*Use another run folder"):
         train(whales, run, **change)
     with warnings.catch_warnings():
         warnings.simplefilter('error')   # no warning either: the same cell resumes (here: is finished)
@@ -57,12 +59,12 @@ def test_changed_lr_size_or_schedule_is_refused(whales, tmp_path, change, named)
 # 14.2: a corrupt furthest file holds no `keep` place
 def test_keep_1_with_a_corrupt_furthest_checkpoint(whales, tmp_path):
     run = tmp_path/'run'; run.mkdir()
-    junk = run/_ckpt_name(0, 9, 0); junk.write_bytes(b'not a checkpoint')
+    junk = run/ckpt_name(0, 9, 0); junk.write_bytes(b'not a checkpoint')
     with pytest.warns(UserWarning) as w:
         train(whales, run, epochs=2, keep=1, every=0)
     st = read_status(run)
     assert st['state'] == 'done' and (run/st['checkpoint']).exists(), st   # status names a file that exists
-    assert ckpts(run) == [st['checkpoint']] == [_ckpt_name(0, 2, 0)]
+    assert ckpts(run) == [st['checkpoint']] == [ckpt_name(0, 2, 0)]
     assert (run/(junk.name + '.aside')).read_bytes() == b'not a checkpoint'
     assert any('Moved' in str(x.message) and 'fails verification' in str(x.message) for x in w)
     load_checkpoint(run/st['checkpoint'])
@@ -76,17 +78,17 @@ class _FullDisk:
     def __getattr__(self, k): return getattr(self.f, k)
 
 def test_disk_full_is_reported_and_the_previous_checkpoint_survives(whales, tmp_path, monkeypatch):
-    run, orig, calls = tmp_path/'run', ck.atomic_file, []
+    run, orig, calls = tmp_path/'run', store.atomic_file, []
     @contextmanager
     def atomic_file(path, mode='wb'):   # the first checkpoint is written; the disk is full from then on
         calls.append(path)
         with orig(path, mode) as f: yield f if len(calls) == 1 else _FullDisk(f)
-    monkeypatch.setattr(ck, 'atomic_file', atomic_file)
+    monkeypatch.setattr(store, 'atomic_file', atomic_file)
     with pytest.warns(UserWarning) as w:
         train(whales, run, epochs=2)
     msgs = [str(x.message) for x in w if 'Could not write checkpoint' in str(x.message)]
     assert msgs and all('disk full' in m and f'in {run.absolute()} (' in m and 'MB free' in m and 'unexpected pos' not in m for m in msgs), msgs
-    first = run/_ckpt_name(0, 1, 0)
+    first = run/ckpt_name(0, 1, 0)
     assert f'the previous checkpoint {first} is intact' in msgs[0]
     assert ckpts(run) == [first.name] and not list(run.glob('.*.tmp'))
     assert load_checkpoint(first)['epoch'] == 1
@@ -113,19 +115,19 @@ def test_the_run_folder_is_locked_for_the_length_of_a_fit(whales, tmp_path):
     assert out.strip() == 'free'   # released after the fit
 
 def test_a_second_process_on_the_same_run_folder_fails_at_once(whales, tmp_path):
-    run = tmp_path/'run'
-    hold = ("import sys, time; from kaggle_kit.checkpoint import folder_lock\n"
+    run, dead = tmp_path/'run', f'.{ckpt_name(0, 1, 0)}.dead.tmp'   # a checkpoint's temporary file, as `atomic_file` names it
+    hold = ("import sys, time; from kaggle_kit.run import folder_lock\n"
             "with folder_lock(sys.argv[1]): print('locked', flush=True); time.sleep(120)")
     p = subprocess.Popen([sys.executable, '-c', hold, str(run)], stdout=subprocess.PIPE, text=True)
     try:
         assert p.stdout.readline().strip() == 'locked'
-        (run/'.ckpt-00-0001-000000.pth.dead.tmp').write_bytes(b'')   # as if its writer were mid-write
+        (run/dead).write_bytes(b'')   # as if its writer were mid-write
         t0 = time.time()
         with pytest.raises(RuntimeError, match=rf"run folder {run} is in use by another process \(PID {p.pid}\)"):
             train(whales, run)
         assert time.time() - t0 < 30
-        assert sorted(os.listdir(run)) == ['.ckpt-00-0001-000000.pth.dead.tmp', '.lock']   # nothing written, nothing deleted
+        assert sorted(os.listdir(run)) == [dead, '.lock']   # nothing written, nothing deleted
     finally: p.kill(); p.wait()
-    (run/'.ckpt-00-0001-000000.pth.dead.tmp').write_bytes(b'')
+    (run/dead).write_bytes(b'')
     train(whales, run)                      # its process is dead: the lock is free, its leftovers are cleaned
     assert not list(run.glob('.*.tmp')) and read_status(run)['state'] == 'done'

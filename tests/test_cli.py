@@ -2,6 +2,7 @@
 import time, json
 import torch, pytest
 from conftest import run_cli
+from kaggle_kit.run import RunFolder
 
 FAST = ('--n-folds', 2, '--epochs', 2, '--size', 16, '--every', 0.02, '--quiet')
 
@@ -25,8 +26,8 @@ def test_demo_summary_and_files(reference):
     out, log = reference
     for s in ('MAP@5 without thresholding', 'MAP@5 with thresholding', 'new_whale threshold', 'known-individual accuracy'):
         assert s in log, log[-2000:]
-    assert json.loads((out/'status.json').read_text())['state'] == 'done'
-    for k in (0, 1): assert (out/f'fold_{k}'/'model.pth').exists() and (out/f'fold_{k}'/'done.json').exists()
+    assert RunFolder(out).status()['state'] == 'done'
+    for k in (0, 1): assert RunFolder(out).file('model', k).exists() and RunFolder(out).file('done', k).exists()
     assert (out/'submission.csv').read_text().startswith('Image,Id\n')
 
 @pytest.mark.parametrize('workers', [0, 2])
@@ -34,12 +35,12 @@ def test_demo_is_bit_identical_for_a_seed(tmp_path, reference, workers):
     "The same seed gives the same weights and submission as the reference run (workers=0), with any worker count."
     run_cli('demo', '--out', tmp_path/'a', *FAST, '--num-workers', workers)
     ref = reference[0]
-    for k in (0, 1): assert same(weights(tmp_path/'a'/f'fold_{k}'/'model.pth'), weights(ref/f'fold_{k}'/'model.pth'))
+    for k in (0, 1): assert same(weights(RunFolder(tmp_path/'a').file('model', k)), weights(RunFolder(ref).file('model', k)))
     assert (tmp_path/'a'/'submission.csv').read_bytes() == (ref/'submission.csv').read_bytes()
 
 def test_another_seed_gives_other_weights(tmp_path, reference):
     run_cli('demo', '--out', tmp_path, *FAST, '--num-workers', 0, '--seed', 43, '--n-folds', 1)
-    assert not same(weights(tmp_path/'fold_0'/'model.pth'), weights(reference[0]/'fold_0'/'model.pth'))
+    assert not same(weights(RunFolder(tmp_path).file('model', 0)), weights(RunFolder(reference[0]).file('model', 0)))
 
 def test_budget_stop_then_same_command_resumes_to_the_same_submission(tmp_path, reference):
     # the budget counts from the process start: give each run its start-up time (imports, measured now, so a loaded
@@ -49,7 +50,7 @@ def test_budget_stop_then_same_command_resumes_to_the_same_submission(tmp_path, 
     runs = []
     for i in range(30):
         r = run_cli('demo', '--out', tmp_path, *FAST, '--num-workers', 0, '--budget', f'{budget:.4f}')
-        st = json.loads((tmp_path/'status.json').read_text())
+        st = RunFolder(tmp_path).status()
         runs.append(st['state'])
         if st['state'] == 'done': break
         assert 'Run the same cell or command again' in r.stdout and 'Traceback' not in r.stderr, r.stdout[-2000:]
@@ -63,19 +64,19 @@ def test_demo_flukes_both_methods_side_by_side_then_again(tmp_path):
             '--no-tta', '--every', 0.02, '--quiet')
     r = run_cli(*args)
     assert 'top-5 recall, individuals with 1-2 training images' in r.stdout and 'kaggle-kit demo (arcface)' in r.stdout, r.stdout[-3000:]
-    st = json.loads((tmp_path/'status.json').read_text())
+    st = RunFolder(tmp_path).status()
     assert st['state'] == 'done' and 0 <= st['arcface']['test_map5'] <= 1 and 0 <= st['softmax']['test_map5'] <= 1, st
     for m in ('softmax', 'arcface'):
         assert (tmp_path/m/'submission.csv').read_text().startswith('Image,Id\n')
-        assert (tmp_path/m/'fold_0'/'gallery.npz').exists() == (m == 'arcface')   # kNN's gallery: the embedding run only
-    run = {m: json.loads((tmp_path/m/'run.json').read_text()) for m in ('softmax', 'arcface')}
+        assert RunFolder(tmp_path/m).file('gallery', 0).exists() == (m == 'arcface')   # kNN's gallery: the embedding run only
+    run = {m: json.loads(RunFolder(tmp_path/m).file('run').read_text()) for m in ('softmax', 'arcface')}
     assert run['softmax']['rows'] == run['arcface']['rows'], 'both methods must train on the same folds'
     subs = {m: (tmp_path/m/'submission.csv').read_bytes() for m in ('softmax', 'arcface')}
-    stamps = {m: (tmp_path/m/'fold_0'/'model.pth').stat().st_mtime_ns for m in ('softmax', 'arcface')}
+    stamps = {m: RunFolder(tmp_path/m).file('model', 0).stat().st_mtime_ns for m in ('softmax', 'arcface')}
     run_cli(*args)
     for m in subs:
         assert (tmp_path/m/'submission.csv').read_bytes() == subs[m]
-        assert (tmp_path/m/'fold_0'/'model.pth').stat().st_mtime_ns == stamps[m]   # finished folds are not trained again
+        assert RunFolder(tmp_path/m).file('model', 0).stat().st_mtime_ns == stamps[m]   # finished folds are not trained again
 
 def test_demo_refuses_an_unknown_data_set_or_method(tmp_path):
     for flag, value in (('--data', 'cats'), ('--method', 'triplet')):

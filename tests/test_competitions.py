@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np, pandas as pd, pytest
 from sklearn.metrics import roc_auc_score, cohen_kappa_score, mean_squared_error, accuracy_score
 from conftest import run_cli, BIN
-from kaggle_kit.datasets import make_competition
-from kaggle_kit.metrics import map_at_k
-from kaggle_kit.cv import RunFolder
+from kaggle_kit.layouts import make_competition
+from kaggle_kit.ranking import map_at_k
+from kaggle_kit.run import RunFolder
 
 FAST = ('--n-folds', 2, '--epochs', 2, '--size', 32, '--tta', 2, '--every', 0.02, '--num-workers', 0, '--quiet')
 # the Kaggle metric of each layout, on the OOF rows, written with scikit-learn alone (the kit must agree)
@@ -37,7 +37,7 @@ def test_baseline(layout, data, tmp_path):
     r = run_cli('baseline', data[layout], '--out', tmp_path, *args, *FAST)
     assert 'change:' in r.stdout and 'add_folds:' in r.stdout, r.stdout[-3000:]   # every choice printed, with its override
     sub, sample = check_sub(tmp_path/'submission.csv', data[layout])
-    rep = json.loads((tmp_path/'cv_report.json').read_text())
+    rep = json.loads(RunFolder(tmp_path).file('report').read_text())
     run = RunFolder(tmp_path); oof = run.oof()
     if ref is not None:   # predictions are stored as float32: equal to float32's precision
         assert abs(rep['oof'][name] - ref(oof['targs'], oof['preds'])) <= 1e-6*max(1, abs(rep['oof'][name])), (rep['oof'], layout)
@@ -62,7 +62,7 @@ def test_baseline_killed_then_resumed(layout, data, tmp_path):
     run_cli(*cmd[1:3], '--out', tmp_path/'ref', *cmd[3:])
     p = subprocess.Popen(cmd + ['--out', str(tmp_path/'run')], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     t0 = time.time()
-    while p.poll() is None and not any((tmp_path/'run').glob('fold_0/ckpt-*.pth')) and time.time() - t0 < 300: time.sleep(0.02)
+    while p.poll() is None and not RunFolder(tmp_path/'run').checkpoints(0) and time.time() - t0 < 300: time.sleep(0.02)
     killed = p.poll() is None
     if killed: os.kill(p.pid, signal.SIGKILL)
     p.wait()

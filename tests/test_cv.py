@@ -5,10 +5,11 @@ import os, sys, json, subprocess
 from pathlib import Path
 import pytest, torch
 from kaggle_kit.datasets import make_whales
+from kaggle_kit.run import RunFolder
 
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE/'cv_run.py'
-PREDS = ['fold_0/oof.npz', 'fold_1/oof.npz', 'fold_0/test.npz', 'fold_1/test.npz', 'oof.npz', 'cv_report.json']
+PREDS = [('oof', 0), ('oof', 1), ('test', 0), ('test', 1), ('oof', None), ('report', None)]   # `RunFolder.file`'s: folds', then the run's
 TORCHRUN = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2']
 
 @pytest.fixture(scope='module')
@@ -32,11 +33,13 @@ def reference(data, tmp_path_factory):
 
 def assert_same_run(out, ref):
     "Same prediction files byte for byte, same weights, same fold scores."
-    for f in PREDS: assert (out/f).read_bytes() == (ref/f).read_bytes(), f
+    for w, k in PREDS:
+        a, b = (RunFolder(d).file(w, k) for d in (out, ref))
+        assert a.read_bytes() == b.read_bytes(), a
     for k in (0, 1):
-        a, b = (torch.load(d/f'fold_{k}'/'model.pth', weights_only=True) for d in (out, ref))
+        a, b = (torch.load(RunFolder(d).file('model', k), weights_only=True) for d in (out, ref))
         assert a.keys() == b.keys() and all(torch.equal(a[n], b[n]) for n in a), f'fold {k} weights differ'
-        a, b = (json.loads((d/f'fold_{k}'/'done.json').read_text()) for d in (out, ref))
+        a, b = (RunFolder(d).done(k) for d in (out, ref))
         assert {**a, 'time': 0} == {**b, 'time': 0}
 
 def trained_by(out, fold): return json.loads((out/f'trained_{fold}.json').read_text())
@@ -51,18 +54,18 @@ def test_parallel_folds_gloo(data, reference, tmp_path):
     assert not list(out.rglob('.*.tmp'))                            # no write was left half done
 
 def test_cv_interrupted_between_and_inside_folds(data, reference, tmp_path):
-    out = tmp_path/'killed'
+    out = tmp_path/'killed'; r = RunFolder(out)
     # between folds: fold 0 is done, the process dies when fold 1's learner is asked for
     rc, log = run(out, data, env={'KK_KILL_BEFORE_FOLD': '1'}, ok=False)
     assert rc == -9, log[-4000:]
-    assert (out/'fold_0'/'done.json').exists() and not (out/'fold_1').exists() and not (out/'oof.npz').exists()
+    assert r.is_done(0) and not r.fold_dir(1).exists() and not r.file('oof').exists()
     first = trained_by(out, 0)['pid']
     # inside fold 1: a checkpoint after every batch; the process dies after batch 3 of epoch 2 is saved
     rc, log = run(out, data, '--every', 0, env={'KK_KILL_AT': '1,1,3'}, ok=False)
     assert rc == -9, log[-4000:]
     assert trained_by(out, 0)['pid'] == first                       # fold 0 was not trained again
-    assert list((out/'fold_1').glob('ckpt-*.pth')) and not (out/'fold_1'/'done.json').exists()
-    assert not (out/'oof.npz').exists()
+    assert r.checkpoints(1) and not r.is_done(1)
+    assert not r.file('oof').exists()
     # the same command again: fold 1 continues from its checkpoint and the run completes
     rc, log = run(out, data)
     assert 'Resuming from' in log and 'epoch 2/2, batch 3/' in log, log[-4000:]
@@ -71,12 +74,12 @@ def test_cv_interrupted_between_and_inside_folds(data, reference, tmp_path):
 
 def test_parallel_session_limit_stops_every_rank_then_resumes(data, reference, tmp_path):
     "Rank 1 finds no session time left; rank 0 trains its fold, then both stop. Here the script owns the process group."
-    out = tmp_path/'stopped'
+    out = tmp_path/'stopped'; r = RunFolder(out)
     rc, log = run(out, data, '--init-group', '--stop-rank', 1, launcher=TORCHRUN)
     assert log.count('STOPPED') == 2 and 'FINISHED' not in log, log[-4000:]
     assert 'rank 0: STOPPED\nrank 1: ' in log and 'Stopped with no session time left' in log   # rank 0 tells why
-    assert (out/'fold_0'/'done.json').exists() and not (out/'fold_1'/'done.json').exists()
-    assert not (out/'oof.npz').exists() and not (out/'cv_report.json').exists()
+    assert r.is_done(0) and not r.is_done(1)
+    assert not r.file('oof').exists() and not r.file('report').exists()
     first = trained_by(out, 0)['pid']
     rc, log = run(out, data, '--init-group', launcher=TORCHRUN)
     assert log.count('FINISHED') == 2, log[-4000:]

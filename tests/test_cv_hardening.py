@@ -4,6 +4,7 @@ leftover `torchrun` variables must fail within a bounded time, not wait a day fo
 import os, sys, time, socket, subprocess, textwrap
 from pathlib import Path
 import pytest, pandas as pd
+from kaggle_kit.run import RunFolder
 
 DF = "pd.DataFrame({'Image': ['a.png', 'b.png', 'c.png', 'd.png'], 'fold': [0, 1, 0, 1]})"
 DIST = ('WORLD_SIZE', 'RANK', 'LOCAL_RANK', 'LOCAL_WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT', 'TORCHELASTIC_RUN_ID')
@@ -40,7 +41,7 @@ def test_leftover_torchrun_variables_fail_fast(tmp_path):
     assert 'none joined within 5 s' in err and 'WORLD_SIZE=2 RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=' in err, err[-3000:]
     assert 'TORCHELASTIC_RUN_ID is not set' in err and 'torchrun --nproc_per_node' in err, err[-3000:]
     assert "os.environ.pop(k, None)" in err and 'KAGGLE_KIT_PEER_TIMEOUT' in err, err[-3000:]
-    assert not (tmp_path/'run'/'run.json').exists()   # stopped before touching the folder
+    assert not RunFolder(tmp_path/'run').file('run').exists()   # stopped before touching the folder
     assert time.time() - t0 < 120
 
 WAITS = """

@@ -6,7 +6,8 @@ Run: `.venv/bin/python -m pytest tests/test_data_workers.py -q`
 import random
 import numpy as np, pandas as pd, pytest, torch
 from fastai.vision.all import FlipItem, Transform, aug_transforms
-from kaggle_kit.data import get_dls, SeededDL, default_train_tfms
+from kaggle_kit.data import get_dls, SeededDL
+from kaggle_kit.augment import default_train_tfms
 from kaggle_kit.datasets import make_whales
 from kaggle_kit.data import NEW_WHALE
 

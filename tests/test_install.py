@@ -13,6 +13,7 @@ which the inode checks below also prove).
 import os, sys, json, shutil, subprocess, hashlib
 from pathlib import Path
 import pytest
+from kaggle_kit.run import RunFolder
 from conftest import ROOT, BIN
 
 # torchvision 0.29.0 pins torch==2.14.0; a bare install here picks 2.14.1 + 0.29.1 (offered offline in scenario a)
@@ -89,7 +90,7 @@ def scenario(image, tmp_path, *install):
     envvars.pop('PYTHONPATH', None)
     run(env/'bin'/'kaggle-kit', *DEMO, '--out', work/'demo', cwd=work, env=envvars)
     assert (work/'demo'/'submission.csv').exists()
-    assert json.loads((work/'demo'/'status.json').read_text())['state'] == 'done'
+    assert RunFolder(work/'demo').status()['state'] == 'done'
 
 def test_bundle_leaves_out_the_gpu_stack(bundle):
     dest, log = bundle

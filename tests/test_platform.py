@@ -8,7 +8,9 @@ import numpy as np, pandas as pd, pytest, torch
 from fastai.callback.core import Callback
 from kaggle_kit.env import get_paths, detect_platform, seed_everything, _proc_start
 from kaggle_kit.datasets import make_whales, whale_learner
-from kaggle_kit.checkpoint import TimedCheckpoint, default_search, find_checkpoint, load_checkpoint, save_checkpoint, _pos
+from kaggle_kit.checkpoint import TimedCheckpoint, default_search, find_checkpoint
+from kaggle_kit.store import load_checkpoint, save_checkpoint
+from kaggle_kit.run import RunFolder, ckpt_pos, ckpt_files, read_status
 
 KAGGLE = {'KAGGLE_KERNEL_RUN_TYPE': 'Interactive', 'KAGGLE_URL_BASE': 'https://www.kaggle.com'}
 EPOCHS, KILL_AT = 2, (1, 3)   # the first session ends after batch 3 of epoch 2
@@ -95,7 +97,7 @@ def fit(data, run, search, end=None):
 @pytest.fixture(scope='module')
 def reference(data, tmp_path_factory):
     "An uninterrupted run: its final weights, and its completed run folder."
-    run = tmp_path_factory.mktemp('ref')/'runs'/'whale'/'fold_0'
+    run = RunFolder(tmp_path_factory.mktemp('ref')/'runs'/'whale').fold_dir(0)
     weights, _ = fit(data, run, [])
     return weights, run
 
@@ -103,7 +105,7 @@ def same(a, b): return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for 
 
 def someone_elses_run(reference, dest):
     "A finished run of the same model on the same data, other weights: the fingerprint cannot tell it apart."
-    f = max(reference[1].glob('ckpt-*.pth'), key=_pos)
+    f = ckpt_files(reference[1])[0]   # the furthest along
     st = load_checkpoint(f)
     st['learn']['model'] = {k: v + 1 if v.is_floating_point() else v for k, v in st['learn']['model'].items()}
     dest.mkdir(parents=True)
@@ -121,29 +123,29 @@ def test_kaggle_next_version_resumes_from_its_attached_output(data, reference, t
     (root/'input'/'whales').mkdir(parents=True); (root/'working').mkdir()
     p = get_paths('whales', env=KAGGLE, kaggle_root=root)
     assert (p.platform, p.input, p.working, p.persistent) == ('kaggle', root/'input'/'whales', root/'working', root/'working')
-    run = p.persistent/'runs'/'whale'/'fold_0'
+    run = RunFolder(p.persistent/'runs'/'whale').fold_dir(0)
     search = lambda run: default_search(run, env=KAGGLE, kaggle_root=root)
     assert search(run) == []
     assert fit(data, run, search(run), end=KILL_AT)[0] is None           # version 1: the session ends mid-epoch
-    newest = max(run.glob('ckpt-*.pth'), key=_pos).name
-    assert _pos(newest) == (0, KILL_AT[0], KILL_AT[1] + 1)
+    newest = ckpt_files(run)[0].name
+    assert ckpt_pos(newest) == (0, KILL_AT[0], KILL_AT[1] + 1)
 
     # Version 2: version 1's output attached read-only, a fresh /kaggle/working, and unrelated attached runs.
     shutil.copytree(root/'working', root/'input'/'whale-train-v1'); shutil.rmtree(root/'working'); (root/'working').mkdir()
-    someone_elses_run(reference, root/'input'/'public-notebook'/'fold_0')
-    someone_elses_run(reference, root/'input'/'public-notebook'/'runs'/'whale-b'/'fold_0')
-    someone_elses_run(reference, root/'input'/'cv-outputs'/'oof'/'fold_0')
+    someone_elses_run(reference, RunFolder(root/'input'/'public-notebook').fold_dir(0))
+    someone_elses_run(reference, RunFolder(root/'input'/'public-notebook'/'runs'/'whale-b').fold_dir(0))
+    someone_elses_run(reference, RunFolder(root/'input'/'cv-outputs'/'oof').fold_dir(0))
     attached = read_only(root/'input')
-    prev = root/'input'/'whale-train-v1'/'runs'/'whale'/'fold_0'
+    prev = RunFolder(root/'input'/'whale-train-v1'/'runs'/'whale').fold_dir(0)
     assert search(run) == [prev]
-    elsewhere = tmp_path/'elsewhere'/'whale'/'fold_0'                    # a run folder outside /kaggle/working
+    elsewhere = RunFolder(tmp_path/'elsewhere'/'whale').fold_dir(0)      # a run folder outside /kaggle/working
     assert search(elsewhere) == [prev]
     assert find_checkpoint(elsewhere, search(elsewhere))[0] == prev/newest   # not a finished `fold_0` of another run
     weights, log = fit(data, run, search(run))
     assert f'Resuming from {prev/newest}: epoch {KILL_AT[0]+1}/{EPOCHS}, batch {KILL_AT[1]+1}/' in log, log
     assert same(weights, reference[0])                                   # exactly the uninterrupted run
     assert snapshot(root/'input') == attached                            # nothing written to the input
-    assert json.loads((run/'status.json').read_text())['state'] == 'done' and list(run.glob('ckpt-*.pth'))
+    assert read_status(run)['state'] == 'done' and ckpt_files(run)
 
 def test_colab_next_runtime_resumes_from_drive(data, reference, tmp_path, monkeypatch):
     "Colab found by its module alone; the run continues in a folder on the runtime's disk from its copy on Drive."
@@ -155,19 +157,19 @@ def test_colab_next_runtime_resumes_from_drive(data, reference, tmp_path, monkey
     drive.mkdir(parents=True)
     p = get_paths('whales', env=env, drive=drive)
     assert (p.platform, p.working, p.persistent) == ('colab', content, drive/'kaggle-kit')
-    on_drive = p.persistent/'runs'/'whale'/'fold_0'
+    on_drive = RunFolder(p.persistent/'runs'/'whale').fold_dir(0)
     search = lambda run: default_search(run, env=env, drive=drive)
     assert fit(data, on_drive, search(on_drive), end=KILL_AT)[0] is None   # runtime 1, run folder on Drive: disconnected
     assert search(on_drive) == []                                          # on Drive already: nothing else to search
-    someone_elses_run(reference, p.persistent/'runs'/'whale-b'/'fold_0')
-    someone_elses_run(reference, p.persistent/'fold_0')
-    someone_elses_run(reference, drive/'runs'/'whale'/'fold_0')            # outside the kit's folder on Drive
-    on_disk = content/'runs'/'whale'/'fold_0'                              # runtime 2: the run folder on the runtime's disk
+    someone_elses_run(reference, RunFolder(p.persistent/'runs'/'whale-b').fold_dir(0))
+    someone_elses_run(reference, RunFolder(p.persistent).fold_dir(0))
+    someone_elses_run(reference, RunFolder(drive/'runs'/'whale').fold_dir(0))   # outside the kit's folder on Drive
+    on_disk = RunFolder(content/'runs'/'whale').fold_dir(0)                # runtime 2: the run folder on the runtime's disk
     monkeypatch.setenv('KAGGLE_KIT_SESSION_START', f'{time.time():.3f}')
     assert search(on_disk) == [on_drive]
-    newest = max(on_drive.glob('ckpt-*.pth'), key=_pos).name
+    newest = ckpt_files(on_drive)[0].name
     weights, log = fit(data, on_disk, search(on_disk))
     assert f'Resuming from {on_drive/newest}: epoch {KILL_AT[0]+1}/{EPOCHS}' in log, log
     assert same(weights, reference[0])
-    assert json.loads((on_disk/'status.json').read_text())['state'] == 'done'
-    assert json.loads((on_drive/'status.json').read_text())['state'] == 'running'   # Drive's copy is left as it was
+    assert read_status(on_disk)['state'] == 'done'
+    assert read_status(on_drive)['state'] == 'running'   # Drive's copy is left as it was

@@ -9,7 +9,7 @@ included), resumed, and its final weights compared bit for bit with an uninterru
 The kill points of a row are seeded from KK_KILL_SEED and the row's name, and printed (`-s` shows them)."""
 import os, signal, random
 import pytest
-from kaggle_kit.checkpoint import load_checkpoint
+from kaggle_kit.store import load_checkpoint
 from test_checkpoint import start, run, weights, same, ckpts, pos, kill_at, kill_points, resumed_from, SEED
 
 KILLS = int(os.environ.get('KK_MATRIX_KILLS', 5))   # kill points a row

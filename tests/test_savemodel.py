@@ -69,7 +69,8 @@ def data(tmp_path_factory):
     return make_whales(tmp_path_factory.mktemp('data')/'whales')
 
 def test_killed_after_a_best_resumed_in_new_working_directories(data, tmp_path):
-    from kaggle_kit.checkpoint import load_checkpoint, _best_name
+    from kaggle_kit.checkpoint import _best_name
+    from kaggle_kit.store import load_checkpoint
     run, marker = tmp_path/'run', tmp_path/'planted-ran'
     cwds = [tmp_path/n for n in ('ref', 'killed', 'resumed', 'again')]
     for d in cwds: d.mkdir()

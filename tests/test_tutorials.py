@@ -8,23 +8,24 @@ from pathlib import Path
 import pytest
 from nb_run import run_all, cell_text, failed_cells, DeadKernelError, CellExecutionError
 from kaggle_kit.checkpoint import TimedCheckpoint
+from kaggle_kit.run import RunFolder, ckpt_files, read_status
 
 NB = Path(__file__).resolve().parents[1]/'nbs'/'tutorials'/'whale.ipynb'
 RUN = Path('working')/'runs'/'whale'   # the tutorial's RUN, relative to the notebook's working directory
 
 def state(fold_dir):
-    f = Path(fold_dir)/'status.json'
-    try: return json.loads(f.read_text())['state']
+    try: st = read_status(fold_dir)
     except (OSError, ValueError): return None
+    return None if st is None else st['state']
 
 @pytest.fixture(scope='module')
 def reference(tmp_path_factory):
     "An uninterrupted Run all: its submission's bytes, and when fold 0 trained (seconds after the kernel started)."
     cwd, seen = tmp_path_factory.mktemp('whale-ref'), {}
     def watch(pid, stop, t0):
-        fold0 = cwd/RUN/'fold_0'
+        fold0 = RunFolder(cwd/RUN).fold_dir(0)
         while not stop.wait(0.05):
-            if 'ckpt' not in seen and any(fold0.glob('ckpt-*.pth')): seen['ckpt'] = time.time() - t0
+            if 'ckpt' not in seen and ckpt_files(fold0): seen['ckpt'] = time.time() - t0
             if 'done' not in seen and state(fold0) == 'done': seen['done'] = time.time() - t0
     t = time.time()
     nb, err, _ = run_all(NB, cwd, watch=watch)
@@ -41,7 +42,7 @@ def test_kill_then_run_all(reference, tmp_path):
     killed = []
     def watch(pid, stop, t0):
         while not stop.wait(0.05):
-            if any((tmp_path/RUN).glob('fold_*/ckpt-*.pth')):
+            if any((r := RunFolder(tmp_path/RUN)).checkpoints(k) for k in r.started):
                 os.kill(pid, signal.SIGKILL); killed.append(time.time() - t0); return
     nb, err, _ = run_all(NB, tmp_path, watch=watch)
     assert killed and isinstance(err, DeadKernelError), err

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest, torch
 from conftest import BIN, run_cli
 from test_checkpoint import start, run, weights, ckpts, pos, kill_at
+from kaggle_kit.run import RunFolder, ckpt_name, read_status
 
 HERE = Path(__file__).resolve().parent
 
@@ -28,9 +29,9 @@ def wait_for(cond, timeout=120, what=''):
         time.sleep(0.05)
 
 def test_watcher_beside_a_killed_and_restarted_trainer(data, tmp_path):
-    out, args = tmp_path/'fold_0', ('--every', 999, '--epochs', 4)      # a checkpoint at each epoch's end
+    out, args = RunFolder(tmp_path).fold_dir(0), ('--every', 999, '--epochs', 4)   # a checkpoint at each epoch's end
     trainer = start(out, data, *args)
-    wait_for(lambda: (out/'status.json').exists(), what='the trainer to start')
+    wait_for(lambda: read_status(out) is not None, what='the trainer to start')
     w = watcher(out, data)
     what = kill_at(trainer, out, (0, 2, 0))                              # SIGKILL once epoch 2's checkpoint is written
     assert trainer.returncode == -signal.SIGKILL, what
@@ -45,7 +46,7 @@ def test_watcher_beside_a_killed_and_restarted_trainer(data, tmp_path):
     got = scores(out)
     names = [s['checkpoint'] for s in got]
     assert len(names) == len(set(names)), names                          # each scored once, across both watchers
-    assert set(names) == {f'ckpt-00-{e:04d}-000000.pth' for e in (1, 2, 3, 4)}, names
+    assert set(names) == {ckpt_name(0, e, 0) for e in (1, 2, 3, 4)}, names
     assert got[:len(before)] == before
     assert all('error' not in s for s in got)   # (the last may be scored before its `complete` rewrite: the same weights)
     assert list((out/'wandb').glob('wandb/offline-run-*/run-*.wandb')), sorted(map(str, (out/'wandb').rglob('*')))[:20]
