@@ -5,7 +5,7 @@ per splitter: the fold size spread (largest minus smallest fold, in rows; mean a
 group, the largest |class share in a fold - share in the whole| (mean over seeds) and the time per split.
 Every split is also checked: no group in two folds, spread <= largest group.
 
-Goals (the claims of `nbs/01_folds.ipynb`), one `VERDICT` line each at the end, over every scenario:
+Goals (the claims of `nbs/02_folds.ipynb`), one `VERDICT` line each at the end, over every scenario:
 - bound: spread <= the largest group, on every split;
 - even sizes: mean spread no larger than scikit-learn's (`shuffle=True`), in every scenario;
 - class balance: class shares within two percentage points of the whole (largest deviation, mean over seeds <= 0.02),

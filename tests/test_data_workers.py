@@ -1,6 +1,6 @@
 """Per-item deterministic augmentation across worker processes (`kaggle_kit.data.SeededDL`).
 
-The notebook `nbs/02_data.ipynb` checks the rules with `num_workers=0`; these tests start real worker processes.
+The notebook `nbs/06_data.ipynb` checks the rules with `num_workers=0`; these tests start real worker processes.
 Run: `.venv/bin/python -m pytest tests/test_data_workers.py -q`
 """
 import random
