@@ -1,4 +1,11 @@
-"""Its best model kept beside the checkpoints, checksummed, and loaded with `weights_only=True`.
+"""fastai's `SaveModelCallback` with its best model kept beside the checkpoints, checksummed, and loaded with `weights_only=True`.
+
+This module patches fastai's `SaveModelCallback` so that, while a `TimedCheckpoint` (`kaggle_kit.checkpoint`) is in
+the fit, every file it writes and reads back is in the run folder: its best model is written with `save_checkpoint`
+(atomically, with a SHA-256 footer) under a name holding the fit and epoch that found it, and loaded with
+`load_checkpoint` (`weights_only=True`); in any other fit it is fastai's own. There is nothing to call: a notebook
+adds `SaveModelCallback(monitor=...)` as usual, and the patch is in place once `kaggle_kit.checkpoint` is imported. It
+stands on `kaggle_kit.store`, `kaggle_kit.run` for the file names and `kaggle_kit.state`.
 
 Docs: https://kaggle-kit.github.io/kaggle-kit/savemodel.html.md"""
 
