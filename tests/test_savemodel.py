@@ -55,8 +55,8 @@ def finish(p):
 def kill_after_best(p, run, epoch, timeout=300):
     """SIGKILL `p` the moment (a millisecond) after its best model of `epoch` (fit 0) appears in `run`: usually before
     the checkpoint at the end of that epoch is written. Returns the newest checkpoint then."""
-    from kaggle_kit.checkpoint import _best_name
-    best, t0 = run/_best_name('model', 0, epoch), time.time()
+    from kaggle_kit.run import best_name
+    best, t0 = run/best_name('model', 0, epoch), time.time()
     while p.poll() is None and not best.exists() and time.time() - t0 < timeout: time.sleep(0.001)
     if p.poll() is None: p.send_signal(signal.SIGKILL)
     p.log = p.communicate()[0]
@@ -69,7 +69,7 @@ def data(tmp_path_factory):
     return make_whales(tmp_path_factory.mktemp('data')/'whales')
 
 def test_killed_after_a_best_resumed_in_new_working_directories(data, tmp_path):
-    from kaggle_kit.checkpoint import _best_name
+    from kaggle_kit.run import best_name
     from kaggle_kit.store import load_checkpoint
     run, marker = tmp_path/'run', tmp_path/'planted-ran'
     cwds = [tmp_path/n for n in ('ref', 'killed', 'resumed', 'again')]
@@ -78,7 +78,7 @@ def test_killed_after_a_best_resumed_in_new_working_directories(data, tmp_path):
     ref = start(tmp_path/'ref-run', data, cwds[0], '--no-ckpt')   # fastai's own SaveModelCallback, beside the killed run
     last = kill_after_best(start(run, data, cwds[1]), run, epoch=1)
     st = load_checkpoint(last)['learn']['cbs']['save_model']
-    assert st['best'] < float('inf') and st['file'] in (_best_name('model', 0, 0), _best_name('model', 0, 1)), st
+    assert st['best'] < float('inf') and st['file'] in (best_name('model', 0, 0), best_name('model', 0, 1)), st
     print(f'\nkilled after {last.name}, which records {st["file"]}; best files:', sorted(f.name for f in run.glob('best-*')))
     assert not (cwds[1]/'models').exists()   # nothing written in the working directory
     resumed = start(run, data, cwds[2])   # a new working directory, the same run folder

@@ -42,7 +42,8 @@ def test_kill_then_run_all(reference, tmp_path):
     killed = []
     def watch(pid, stop, t0):
         while not stop.wait(0.05):
-            if any((r := RunFolder(tmp_path/RUN)).checkpoints(k) for k in r.started):
+            r = RunFolder(tmp_path/RUN)
+            if any(r.checkpoints(k) for k in r.started):
                 os.kill(pid, signal.SIGKILL); killed.append(time.time() - t0); return
     nb, err, _ = run_all(NB, tmp_path, watch=watch)
     assert killed and isinstance(err, DeadKernelError), err
