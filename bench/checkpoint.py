@@ -74,7 +74,7 @@ def main():
     print(f'plain torch.save: {med(sync):.3f} s; with fsync: {med(sync_fsync):.3f} s')
     if n:
         print(f'TimedCheckpoint blocks the loop {med(cb.blocked):.3f} s per checkpoint ({n} taken, background write '
-              f'{cb._t_save:.3f} s): {med(cb.blocked)/med(sync):.2f}x a plain torch.save, {med(cb.blocked)/med(sync_fsync):.2f}x with fsync')
+              f'{cb.writer.t_save:.3f} s): {med(cb.blocked)/med(sync):.2f}x a plain torch.save, {med(cb.blocked)/med(sync_fsync):.2f}x with fsync')
     extra = (with_ck - base)/max(n, 1)   # wall time each checkpoint costs the epoch
     print(f'epoch: {base:.1f} s without, {with_ck:.1f} s with {n} checkpoint(s) (+{(with_ck/base-1)*100:.1f}%); '
           f'{extra:.3f} s per checkpoint, i.e. +{extra/60*100:.1f}% with one checkpoint a minute')
