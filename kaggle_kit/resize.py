@@ -201,6 +201,8 @@ class ProgressiveResize(Callback):
         return None if self.hw is None else self.hw[0] if self.hw[0] == self.hw[1] else self.hw
 
     # state
+    def settings(self) -> dict:   # what changes the fit it trains: part of a checkpoint's fingerprint
+        return {k: getattr(self, k) for k in ('initial', 'final', 'start', 'end', 'step', 'mode', 'valid')}
     def state_dict(self) -> dict:
         "Plain-python state for checkpoints."
         return {'version': 1, 'size': None if self.hw is None else list(self.hw),

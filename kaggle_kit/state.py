@@ -233,10 +233,12 @@ def _tfms(dl):
     return [f"{p}: {_text(t)}" for p in ('after_item', 'before_batch', 'after_batch') for t in getattr(getattr(dl, p, None), 'fs', [])]
 
 def _items(dl):
-    "Which rows `dl` draws from: their count and a hash of their row labels (a DataFrame's index) or of the items."
-    items = getattr(getattr(dl, 'dataset', None), 'items', getattr(dl, 'dataset', None))
-    if items is None or not hasattr(items, '__len__'): return None
-    if len(items) > 2_000_000: return f"{len(items)} rows"
+    """Which rows `dl` draws from: their count, and a hash of their row labels (a DataFrame's index) or of fastai's raw
+    items (file names...). A dataset without `items` is counted only: hashing would load every image."""
+    ds = getattr(dl, 'dataset', None)
+    if ds is None or not hasattr(ds, '__len__'): return None
+    items = getattr(ds, 'items', None)
+    if items is None or not hasattr(items, '__len__') or len(items) > 2_000_000: return f"{len(ds)} rows"
     keys = items.index.astype(str) if isinstance(items, pd.DataFrame) else map(_text, items)
     return f"{len(items)} rows sha256:{hashlib.sha256(chr(0).join(keys).encode()).hexdigest()[:12]}"
 

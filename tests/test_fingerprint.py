@@ -12,6 +12,7 @@ from kaggle_kit.store import CheckpointError
 from kaggle_kit.env import seed_everything
 from kaggle_kit.datasets import make_whales, whale_learner, whale_dls
 from kaggle_kit.embed import embedding_learner
+from kaggle_kit.resize import ProgressiveResize
 from kaggle_kit.losses import FocalLossKnown, CrossEntropyLossKnown
 
 @pytest.fixture(scope='module')
@@ -65,6 +66,7 @@ CLASSIFIER = {   # change -> the fingerprint field that names it
     'no augmentation': (dict(train_tfms=False), 'tfms.train'),
     'dropout ps': (dict(ps=0.25), r'model\.1\.\d+'),
     'folds of another seed': (dict(df=lambda w: reshuffled(w[0], 1)), 'items.train'),
+    'progressive resizing': (dict(cbs=lambda: [ProgressiveResize(initial=0.5)]), r'cbs\.progressive_resize'),
 }
 
 @pytest.mark.parametrize('change', CLASSIFIER)
