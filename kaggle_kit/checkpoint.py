@@ -18,17 +18,15 @@ from __future__ import annotations
 import sys, time, warnings, threading, glob, shutil
 from contextlib import ExitStack
 from pathlib import Path
-from fastcore.basics import store_attr, patch
+from fastcore.basics import store_attr
 from fastai.callback.core import Callback, CancelFitException
-from fastai.callback.tracker import TrackerCallback, SaveModelCallback
-from fastai.learner import Learner
 from .env import SessionClock, get_paths, atomic_file
 from .store import CheckpointError, save_checkpoint, load_checkpoint, verify_checkpoint, plain_data
 from .run import (ckpt_name, ckpt_pos, ckpt_files, CKPT_GLOB, BEST_GLOB, BEST_TMP, best_pos, write_status,
                             read_status, folder_lock)
 from . import savemodel   # its patches: `SaveModelCallback` writes in the run folder of a `TimedCheckpoint` fit
 from .state import (rng_states, set_rng_states, learner_state, load_learner_state, running_scheduler,
-                              opt_state_on_device, unsaved_state, fingerprint, fingerprint_diff)
+                              unsaved_state, fingerprint, fingerprint_diff)
 
 # %% auto #0
 __all__ = ['SessionLimitReached', 'TimedCheckpoint', 'resume_wandb']

@@ -24,7 +24,6 @@ from datetime import timedelta
 import numpy as np, pandas as pd, torch, torch.distributed as dist
 from fastcore.basics import patch
 from fastprogress.fastprogress import progress_bar
-from fastai.learner import Learner
 from .env import seed_everything, some_items, env_number, is_read_only
 from .competition import Competition
 from .folds import check_folds

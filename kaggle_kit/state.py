@@ -271,6 +271,8 @@ def fingerprint(learn:Learner, # the Learner about to train
     validate, the loss, the sampler, the transforms, batch size, `config`, and how it trains."""
     shapes = ';'.join(f'{k}:{tuple(v.shape)}' for k, v in learn.model.state_dict().items())
     dls = learn.dls
+    # `n_train`, `n_valid` and `sizes` say less than `items.*` and `tfms.*`; they stay for the checkpoints of version 2,
+    # which compare only what they recorded
     fp = {'model': type(learn.model).__name__, 'params': hashlib.sha256(shapes.encode()).hexdigest()[:16],
           'vocab': [str(v) for v in (getattr(dls, 'vocab', None) or [])],
           'n_train': len(dls.train.dataset) if hasattr(dls.train, 'dataset') else None,

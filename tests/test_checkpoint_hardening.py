@@ -4,21 +4,14 @@
 """
 import errno, fcntl, json, os, subprocess, sys, time, warnings
 from contextlib import contextmanager
-from pathlib import Path
-import numpy as np, pandas as pd, pytest, torch
+import pytest, torch
 from fastai.callback.core import Callback
 import kaggle_kit.store as store
 from kaggle_kit.checkpoint import TimedCheckpoint
 from kaggle_kit.store import load_checkpoint
 from kaggle_kit.run import read_status, ckpt_name, ckpt_pos, ckpt_files
 from kaggle_kit.env import seed_everything
-from kaggle_kit.datasets import make_whales, whale_learner
-
-@pytest.fixture(scope='module')
-def whales(tmp_path_factory):
-    data = make_whales(tmp_path_factory.mktemp('whales'))
-    df = pd.read_csv(data/'train.csv'); df['fold'] = np.arange(len(df)) % 5
-    return df, data
+from kaggle_kit.datasets import whale_learner   # the `whales` fixture is in conftest.py
 
 def train(whales, run, method='one_cycle', lr=5e-3, size=16, bs=64, epochs=1, **kw):
     "A training cell with TimedCheckpoint (no session limit), as a Kaggler writes it."

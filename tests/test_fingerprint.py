@@ -1,25 +1,19 @@
 """Issue 23, BAD 2: a checkpoint resumes only under the settings that wrote it. Each setting that changes what a fit
 computes (the loss and its settings, the sampler, the augmentation, the model's construction settings, the fold
-assignment, the seed) is refused with its field named, and nothing saved is touched; the same cell resumes.
+assignment, the seed, a training callback's settings) is refused with its field named, and nothing saved is touched; the same cell resumes.
 
     .venv/bin/python -m pytest tests/test_fingerprint.py -q
 """
 import warnings
 from pathlib import Path
-import numpy as np, pandas as pd, pytest, torch
+import numpy as np, pytest, torch
 from kaggle_kit.checkpoint import TimedCheckpoint
 from kaggle_kit.store import CheckpointError
 from kaggle_kit.env import seed_everything
-from kaggle_kit.datasets import make_whales, whale_learner, whale_dls
+from kaggle_kit.datasets import whale_learner, whale_dls   # the `whales` fixture is in conftest.py
 from kaggle_kit.embed import embedding_learner
 from kaggle_kit.resize import ProgressiveResize
 from kaggle_kit.losses import FocalLossKnown, CrossEntropyLossKnown
-
-@pytest.fixture(scope='module')
-def whales(tmp_path_factory):
-    data = make_whales(tmp_path_factory.mktemp('whales'))
-    df = pd.read_csv(data/'train.csv'); df['fold'] = np.arange(len(df)) % 5
-    return df, data
 
 def softmax(whales, df=None, loss=None, **kw):
     "The kit's test classifier; `loss` replaces its cross-entropy."
