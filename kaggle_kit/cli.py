@@ -43,21 +43,22 @@ __all__ = ['DEFAULT_EXCLUDE', 'INSTALL_OFFLINE', 'demo', 'CommandError', 'is_exc
            'watch', 'main']
 
 # %% ../nbs/27_cli.ipynb #2bd129dc
-# per data set: the data, the final size and the epochs both methods train; the head's learning rate of each method
-_DEMO = {'whales': dict(make=make_whales, size=32, epochs=30, resize=True, lr=dict(softmax=1e-2, arcface=1e-2)),
-         'flukes': dict(make=make_flukes, size=64, epochs=12, resize=False, lr=dict(softmax=1e-2, arcface=1e-2))}
+# per data set: the data, the final size and the epochs both methods train (learning rates: `body_recipe`'s)
+_DEMO = {'whales': dict(make=make_whales, size=32, epochs=30, resize=True),
+         'flukes': dict(make=make_flukes, size=48, epochs=40, resize=False)}
 
 def demo(out:str=None, # run folder; default `demo_out` locally, `get_paths().persistent/'demo'` on Kaggle and Colab
          data:str='whales', # 'whales' (digit-like, ~100 images per individual) or 'flukes' (long tail, fine markings)
          method:str='softmax', # 'softmax' (classifier + threshold), 'arcface' (embedding + kNN) or 'both' (side by side)
          n_folds:int=2, # how many folds to train (of max(n_folds, 2))
-         epochs:int=None, # epochs per fold; default 30 on whales, 12 on flukes
+         epochs:int=None, # epochs per fold; default 30 on whales, 40 on flukes
          arch:str='test_resnet', # timm architecture (a tiny `test_*` model trains in seconds on a CPU)
-         size:int=None, # final image size; default 32 on whales, 64 on flukes
+         size:int=None, # final image size; default 32 on whales, 48 on flukes
          bs:int=32, # batch size
-         lr:float=None, # learning rate of the head; default 1e-2
-         lr_div:float=2, # softmax's discriminative learning rates: the stem gets lr/lr_div; 1 turns them off
-         emb_dim:int=128, # embedding size of `--method arcface`
+         lr:float=None, # learning rate of the body; default `body_recipe(pretrained)`'s (1e-2 from scratch, 1e-3 fine-tuned)
+         head_lr_mult:float=None, # the head's rate is lr * head_lr_mult; default `body_recipe`'s (1 from scratch, 10 fine-tuned)
+         emb_dim:int=None, # embedding size of `--method arcface`; default `body_recipe`'s (512)
+         pretrained:bool=False, # start from timm's pretrained weights (needs the internet) and use the fine-tuning recipe
          no_resize:bool=False, # turn progressive resizing (size/2 up to size by mid-training) off; flukes train at full size
          no_tta:bool=False, # turn test-time augmentation (4 draws of the training augmentation) off
          seed:int=42, # seed for data, folds, augmentation and weights
@@ -79,21 +80,21 @@ def demo(out:str=None, # run folder; default `demo_out` locally, `get_paths().pe
     clock = SessionClock(limit_h=budget/60) if budget else None
     methods = ['softmax', 'arcface'] if method == 'both' else [method]
 
-    def learner_fn(m, lr):
+    def learner_fn(m):
         def make(fold):   # the README's learner (`whale_learner` builds it), a DataLoader seed per fold; `run_cv` seeds the fold
             # full size from mid-training: the ramp ending at 75% (the callback's default) cost accuracy on these tiny images
             cbs = [ProgressiveResize(initial=0.5, end=0.5)] if resize else []
             kw = dict(seed=seed + fold, num_workers=num_workers, dls_kwargs=dict(device='cpu' if not torch.cuda.is_available() else None))
-            if m == 'softmax': return whale_learner(df, folder, fold, size, bs, arch, cbs=cbs, ps=0.1, **kw)
-            return embedding_learner(whale_dls(df, folder, fold, size, bs, **kw), arch, emb_dim=emb_dim, lr=lr/10, head_lr_mult=10, cbs=cbs)
+            lrs = dict(lr=lr, head_lr_mult=head_lr_mult, pretrained=pretrained)   # None: `body_recipe(pretrained)`'s
+            if m == 'softmax': return whale_learner(df, folder, fold, size, bs, arch, cbs=cbs, ps=0.1, **lrs, **kw)
+            return embedding_learner(whale_dls(df, folder, fold, size, bs, **kw), arch, emb_dim=emb_dim, cbs=cbs, **lrs)
         return make
 
-    def fit_fn(m, lr):
-        def fit(learn, cbs):
-            lrs = learn.lr if m == 'arcface' else slice(lr/lr_div, lr) if lr_div > 1 else lr
-            with (learn.no_bar() if quiet else contextlib.nullcontext()), (learn.no_logging() if quiet else contextlib.nullcontext()):
-                learn.fit_one_cycle(epochs, lrs, cbs=cbs)
-        return fit
+    def fit(learn, cbs):   # `learn.lr`: one rate per group, from the recipe or --lr/--head-lr-mult
+        with (learn.no_bar() if quiet else contextlib.nullcontext()), (learn.no_logging() if quiet else contextlib.nullcontext()):
+            head = pretrained and epochs > 1   # a pretrained body: the new head alone first, as fastai's `fine_tune`
+            if head: learn.fit_one_cycle(1, cbs=cbs); learn.unfreeze()
+            learn.fit_one_cycle(epochs - head, cbs=cbs)
 
     def predict(learn, dl):
         with learn.no_bar() if quiet else contextlib.nullcontext():
@@ -104,12 +105,11 @@ def demo(out:str=None, # run folder; default `demo_out` locally, `get_paths().pe
     runs = {}
     try:
         for m in methods:
-            mlr = lr or d['lr'][m]
-            config = dict(n_folds=n_folds, epochs=epochs, arch=arch, size=size, bs=bs, lr=mlr, lr_div=lr_div, resize=resize, seed=seed)
-            if data != 'whales': config['data'] = data        # the whale softmax run's config stays what it was
+            config = dict(n_folds=n_folds, epochs=epochs, arch=arch, size=size, bs=bs, lr=lr, head_lr_mult=head_lr_mult, resize=resize,
+                          seed=seed, pretrained=pretrained, data=data)
             if m != 'softmax': config.update(method=m, emb_dim=emb_dim)
             runs[m] = out if len(methods) == 1 else out/m
-            rep = run_cv(df, learner_fn(m, mlr), fit_fn(m, mlr), runs[m], folds=range(n_folds), test_df=sample[['Image']],
+            rep = run_cv(df, learner_fn(m), fit, runs[m], folds=range(n_folds), test_df=sample[['Image']],
                          test_folder=folder/'test', predict=predict, ckpt_kwargs=dict(every=every, clock=clock, margin=margin), config=config,
                          seed=seed)
             runs[m] = (runs[m], rep)

@@ -15,7 +15,7 @@ Docs: https://kaggle-kit.github.io/kaggle-kit/cv.html.md"""
 
 # %% ../nbs/21_cv.ipynb #dba5c9e9
 from __future__ import annotations
-import os
+import os, warnings
 from pathlib import Path
 from typing import Callable
 from contextlib import contextmanager, ExitStack
@@ -27,11 +27,12 @@ from fastprogress.fastprogress import progress_bar
 from .env import seed_everything, some_items, env_number, is_read_only
 from .competition import Competition
 from .folds import check_folds
-from .data import get_test_dl, IGNORE_IDX
+from .data import get_test_dl, train_eval_dl, IGNORE_IDX
 from .ranking import find_threshold
 from .metrics import accuracy_known, get_metric
 from .checkpoint import TimedCheckpoint, SessionLimitReached
 from .run import RunFolder, folder_lock, save_report
+from .knn import loo_accuracy
 from .retrieval import knn_oof   # a metric-learning run is scored by kNN
 
 # %% auto #0
@@ -78,10 +79,16 @@ def report(self:RunFolder, folds:list=None, # which finished folds; default all
     rep = pd.DataFrame(rows).set_index('fold')[cols]
     rep.index = rep.index.map(str)
     rep.loc['mean'] = rep.mean(); rep.loc['std'] = rep.iloc[:-1].std(ddof=0)
+    first = None   # (share of OOF rows answered new_whale first, share that are new)
     if oof := self.oof(folds):
-        if self.knn: rep.loc['oof'] = pd.Series(knn_oof(self, folds)['summary'])   # each fold's rows against its own gallery, one threshold for all
-        else: rep.loc['oof'] = pd.Series(score_preds(oof['preds'], oof['targs'], k, metric)).reindex(cols)
+        if self.knn:   # each fold's rows against its own gallery, one threshold for all
+            ko = knn_oof(self, folds); rep.loc['oof'] = pd.Series(ko['summary'])
+            first = (ko['scores'][:, 0] < ko['res'].thr).mean(), (ko['targs'] == IGNORE_IDX).mean()
+        else:
+            rep.loc['oof'] = pd.Series(score_preds(oof['preds'], oof['targs'], k, metric)).reindex(cols)
+            if 'thr' in rep: first = (np.asarray(oof['preds']).max(1) < rep.loc['oof', 'thr']).mean(), (oof['targs'] == IGNORE_IDX).mean()
     save_report(self, rep, oof)
+    warn_underfit(rep, first, self.path)
     return rep
 
 # %% ../nbs/21_cv.ipynb #4c35e6af
@@ -102,6 +109,26 @@ def plot_cv(rep:pd.DataFrame, # from `run_cv` or `RunFolder.report`
     lo = min(folds[metric].min(), rep.loc['oof', metric] if 'oof' in rep.index else 1)
     ax.set(xlabel='fold', ylabel=metric, ylim=(max(0, lo - .05), min(1.0, folds[metric].max() + .05) if folds[metric].max() <= 1 else None))
     ax.legend(loc='lower right'); return ax
+
+# %% ../nbs/21_cv.ipynb #42e433c9
+def warn_underfit(rep:pd.DataFrame, # a CV report (`run_cv`, `RunFolder.report`)
+                  new_first:tuple=None, # (share of OOF rows answered new_whale first, share of OOF rows that are new)
+                  where:str='the run', # the run, named in the warnings
+                  min_fit:float=0.25, # a mean `train_accuracy` below this says the models have not learned their training images
+                 ) -> list[str]: # the warnings given
+    "Warn when the folds' models learned nothing: training top-1 near chance, or new_whale first on nearly every OOF row"
+    msgs = []
+    fit = rep.loc['mean', 'train_accuracy'] if 'train_accuracy' in rep and 'mean' in rep.index else np.nan
+    if fit < min_fit:
+        msgs.append(f"{where}: the models fit {fit:.1%} of their own training images (train_accuracy, mean of the folds): they have "
+                    "not learned the classes, so the scores say little. Train more steps (more epochs, or a smaller batch) or "
+                    "at a higher learning rate; a body trained from scratch needs the head's rate (`body_recipe(False)`).")
+    if new_first is not None and new_first[0] >= 0.9 and new_first[1] < 0.5:
+        msgs.append(f"{where}: the OOF threshold answers new_whale first on {new_first[0]:.0%} of the rows, of which "
+                    f"{new_first[1]:.0%} are new: its MAP@k is the floor of answering new_whale first everywhere, not what "
+                    "the model learned.")
+    for m in msgs: warnings.warn(m, stacklevel=3)
+    return msgs
 
 # %% ../nbs/21_cv.ipynb #7c356fb9
 def _dist():
@@ -301,14 +328,25 @@ def _finish_fold(run, learn, fold, t, predict):
     # fastai names callbacks on the learner: `new_whale`, a whale-style classifier scored by MAP@k; `knn_map`, an
     # embedding model (kaggle_kit.embed) whose rows are answered by their nearest training images
     nw, kn, gallery = getattr(learn, 'new_whale', None), getattr(learn, 'knn_map', None), None
-    if kn is None: scores = score_preds(preds, targs, nw and nw.k, t.metric)
+    if kn is None:
+        scores = score_preds(preds, targs, nw and nw.k, t.metric)
+        if 'accuracy' in scores:   # single-label classes: how well the model fits its own training images (no TTA)
+            with learn.no_mbar(): p, tt = learn.get_preds(dl=train_eval_dl(learn.dls)[0])
+            fit = float(accuracy_known(p, tt)) if (tt != IGNORE_IDX).any() else float('nan')
+            scores = _after(scores, 'accuracy', train_accuracy=fit)
     else:
         dl, gids = kn.gallery_dl(learn)
         gemb, gtargs = pred(dl)   # the same `predict` (TTA) as the validation and test rows
         scores, gallery = kn.fold_scores(preds, targs, gemb, gtargs), (gids, gemb, gtargs)
+        scores = _after(scores, 'accuracy', train_accuracy=loo_accuracy(gemb, gtargs, kn.chunk))
     vocab = _json_vocab(learn.dls)
     if held := getattr(learn.dls, 'untrained', None): scores = {**scores, 'untrained': [vocab.index(_json_vocab_item(v)) for v in held]}
     run.save_fold(fold, learn.model.state_dict(), (ids, preds, targs), test, scores, vocab, gallery)
+
+def _after(d:dict, key, **kw) -> dict:
+    "`d` with the items of `kw` right after `key`'s (at the end when `d` has no `key`)"
+    ks = list(d); i = ks.index(key) + 1 if key in ks else len(ks)
+    return {**{k: d[k] for k in ks[:i]}, **kw, **{k: d[k] for k in ks[i:]}}
 
 def _json_vocab(dls) -> list:
     "The classes of `dls` as JSON keeps them: ints and floats as numbers (`run.vocab.index(1)` works), the rest as text"

@@ -359,3 +359,17 @@ def get_test_dl(dls:DataLoaders, # from `get_dls`
         ds.tls[0].tfms.fs = [FileReader(reader.cols, getattr(reader, 'folder', None) if folder is None else folder,
                                         getattr(reader, 'suffix', '') if suffix is None else suffix)] + list(tls[0].tfms.fs[1:])
     return dls.valid.new(ds, **kwargs)
+
+# %% ../nbs/06_data.ipynb #d6be9918
+def train_eval_dl(dls:DataLoaders, # from `get_dls`
+                 ): # (loader, ids of its rows)
+    "A loader of the training images of `dls`, each once and in order, with the validation transforms and the targets"
+    items = dls.train_ds.items
+    if isinstance(items, pd.DataFrame):   # oversampled rows are copies: same image file
+        cols = [items.columns.get_loc(c) if isinstance(c, str) else c for c in getattr(dls.valid_ds.tls[0].tfms.fs[0], 'cols', [])]
+        key = items.iloc[:, cols] if cols else items.index.to_frame()
+        items = items[~key.duplicated().to_numpy()]
+        ids = (items.iloc[:, cols[0]] if cols else items.index.to_series()).astype(str).tolist()
+    else: items = list(dict.fromkeys(items)); ids = [getattr(o, 'name', str(o)) for o in items]
+    ds = Datasets(tls=[tl._new(items, split_idx=1) for tl in dls.valid_ds.tls])
+    return dls.valid.new(ds, shuffle=False, drop_last=False), ids

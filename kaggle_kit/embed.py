@@ -26,7 +26,7 @@ from fastai.learner import Learner
 from fastai.optimizer import Optimizer
 from .data import SeededDLCallback
 from .losses import IGNORE_IDX, CrossEntropyLossKnown
-from .models import timm_groups, timm_no_wd, TimmWdCallback, FrozenGradCallback, check_param_groups, timm_normalize
+from .models import timm_groups, timm_no_wd, TimmWdCallback, FrozenGradCallback, check_param_groups, timm_normalize, body_recipe, group_lrs
 
 # %% auto #0
 __all__ = ['GeM', 'arcface_margins', 'ArcMarginHead', 'ArcMarginLoss', 'EmbeddingModel', 'embedding_learner']
@@ -235,7 +235,7 @@ def _knn_cb():
 # %% ../nbs/20_embed.ipynb #df624943
 def embedding_learner(dls, # fastai `DataLoaders` from `get_dls` (single-label; new_whale dropped from training)
                       arch:str, # timm architecture
-                      emb_dim:int=512, # embedding size
+                      emb_dim:int=None, # embedding size; default `body_recipe`'s (512)
                       head:str='subcenter', # 'arcface' or 'subcenter'
                       k:int=2, # sub-centers per class with `head='subcenter'`
                       s:float=30., # logit scale
@@ -243,8 +243,8 @@ def embedding_learner(dls, # fastai `DataLoaders` from `get_dls` (single-label; 
                       n_stages:int=2, # GeM-pool the last `n_stages` stages
                       p:float=3., # GeM exponent
                       learn_p:bool=False, # train the GeM exponents
-                      lr:float=1e-3, # learning rate of the body; `learn.lr` holds one per group
-                      head_lr_mult:float=10., # the last group (pools, neck, head) trains at `head_lr_mult * lr`
+                      lr:float=None, # learning rate of the body; default `body_recipe`'s: 1e-3 fine-tuned, 1e-2 from scratch
+                      head_lr_mult:float=None, # the last group (pools, neck, head) trains at `head_lr_mult * lr`; default 10 fine-tuned, 1 from scratch
                       knn:bool=True, # add `KnnMapCallback`: MAP@5 by kNN against the fold's training gallery
                       pretrained:bool=False, # timm's pretrained weights (needs the internet); the body starts frozen
                       groups:str='stage', # the body's parameter groups: 'stage' or 'block'
@@ -257,11 +257,13 @@ def embedding_learner(dls, # fastai `DataLoaders` from `get_dls` (single-label; 
     if isinstance(m, str):
         if m != 'dynamic': raise ValueError(f"m must be 'dynamic' or a margin in radians, got {m!r}")
         m = arcface_margins(train_counts(dls))
+    r = body_recipe(pretrained)
+    emb_dim, lr, head_lr_mult = (r[k] if v is None else v for k, v in (('emb_dim', emb_dim), ('lr', lr), ('head_lr_mult', head_lr_mult)))
     model = EmbeddingModel(arch, len(dls.vocab), emb_dim, n_stages, p, learn_p, head, k, s, m, pretrained, **(model_kwargs or {}))
     if pretrained: timm_normalize(dls, model.body.pretrained_cfg)
     cbs = [SeededDLCallback(), FrozenGradCallback(), EmbedWdCallback(), *([_knn_cb()] if knn else []), *L(cbs)]
     learn = Learner(dls, model, loss_func=ArcMarginLoss(model.head, label_smoothing),
                     splitter=partial(embed_splitter, groups=groups), cbs=cbs, **kwargs)
-    learn.lr = lr * np.array([1.] * (len(learn.splitter(model)) - 1) + [head_lr_mult])
+    learn.lr = group_lrs(learn, lr, head_lr_mult)
     if pretrained: learn.freeze()
     return learn

@@ -272,3 +272,21 @@ def absent_as_new(targs, # (n,) class indices of the query rows, `IGNORE_IDX` fo
     if bad.any(): raise ValueError(f'`targs` row {int(bad.argmax())} is {t[bad.argmax()]}: expected a class index in [0, {n_classes}) or {IGNORE_IDX}')
     present = np.bincount(g[g != IGNORE_IDX], minlength=n_classes) > 0
     return np.where((t != IGNORE_IDX) & present[np.maximum(t, 0)], t, IGNORE_IDX)
+
+# %% ../nbs/18_knn.ipynb #24efb32a
+def loo_accuracy(emb, # (n, emb_dim) embeddings of the gallery (a fold's training images)
+                 targs, # (n,) their class indices; `IGNORE_IDX` rows are never asked, but can be a wrong answer
+                 chunk:int=4096, # rows per block in `knn`
+                )->float: # NaN when no individual has two images
+    "Top-1 of each gallery row against all the others (leave-one-out kNN), over the rows whose individual has another row"
+    t = to_array(targs)
+    if t.ndim != 1 or t.dtype.kind not in 'iu': raise TypeError(f'`targs` must be (n,) class indices, got {t.dtype} of shape {t.shape}')
+    if len(t) != len(emb): raise ValueError(f'{len(emb)} embeddings but {len(t)} targs')
+    if (bad := (t < 0) & (t != IGNORE_IDX)).any(): raise ValueError(f'`targs` row {int(bad.argmax())} is {t[bad.argmax()]}: expected a class index or {IGNORE_IDX}')
+    known = t != IGNORE_IDX
+    counts = np.bincount(t[known], minlength=1)
+    rows = np.flatnonzero(known & (counts[np.where(known, t, 0)] >= 2))
+    if not len(rows): return float('nan')
+    _, idx = knn(to_array(emb)[rows], emb, k=2, chunk=chunk)
+    nb = np.where(idx[:, 0] == rows, idx[:, 1], idx[:, 0])   # the best row that is not the row itself
+    return float((t[nb] == t[rows]).mean())

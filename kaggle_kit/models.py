@@ -40,7 +40,7 @@ from .metrics import get_metric
 from .weights import timm_parts, read_weights, load_state, weights_fit   # weights from files and links
 
 # %% auto #0
-__all__ = ['show_groups', 'timm_learner', 'competition_learner']
+__all__ = ['show_groups', 'body_recipe', 'group_lrs', 'timm_learner', 'competition_learner']
 
 # %% ../nbs/12_models.ipynb #78cbe5bf
 _PROBE = '\0unmatched'  # a parameter name no group_matcher expression matches: it shows which group holds the unmatched
@@ -117,6 +117,23 @@ def layer_decay_lrs(learn, # a `Learner`; its splitter decides the groups
     if not 0 < decay <= 1: raise ValueError(f"decay must be in (0, 1], got {decay}")
     n = len(learn.opt.param_lists) if learn.opt is not None else len(learn.splitter(learn.model))
     return lr * decay ** np.arange(n - 1, -1, -1)
+
+# %% ../nbs/12_models.ipynb #5d9dbb5b
+def body_recipe(pretrained:bool, # the body starts from trained weights (timm's `pretrained=True` or a `weights` file)
+               ) -> dict: # `lr` (the body's), `head_lr_mult` (the head's rate is `lr * head_lr_mult`), `emb_dim`
+    "The default learning rates and embedding size of the kit's learners, for a fine-tuned or a from-scratch body"
+    if not isinstance(pretrained, (bool, np.bool_)): raise TypeError(f"pretrained must be True or False, got {pretrained!r}")
+    return dict(lr=1e-3, head_lr_mult=10., emb_dim=512) if pretrained else dict(lr=1e-2, head_lr_mult=1., emb_dim=512)
+
+def group_lrs(learn, # a `Learner`; its splitter decides the groups
+              lr:float, # learning rate of every group but the last
+              head_lr_mult:float=1., # the last group (the head) gets `lr * head_lr_mult`
+             ) -> np.ndarray:
+    "One learning rate per parameter group of `learn`, the head's `head_lr_mult` times the others': a fastai `lr_max`"
+    for k, v in (('lr', lr), ('head_lr_mult', head_lr_mult)):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.floating)) or not v > 0: raise ValueError(f"{k} must be a number > 0, got {v!r}")
+    n = len(learn.opt.param_lists) if learn.opt is not None else len(learn.splitter(learn.model))
+    return lr * np.array([1.] * (n - 1) + [head_lr_mult])
 
 # %% ../nbs/12_models.ipynb #4dbc99b6
 def timm_no_wd(model:nn.Module, # a fastai model from `vision_learner(dls, '<timm arch>')`, or a timm model
@@ -229,7 +246,9 @@ def timm_learner(dls, # fastai `DataLoaders`
                  pretrained:bool=False, # download timm's hub weights instead (needs the internet)
                  small_stem:bool=False, # stride-1 3x3 stem without max-pool for small images (`to_small_stem`)
                  groups:str='stage', # parameter groups: 'stage' or 'block' (see `timm_splitter`)
-                 layer_decay:float=None, # when set, `learn.lr` becomes `layer_decay_lrs(learn, lr, layer_decay)`
+                 lr:float=None, # the body's learning rate in `learn.lr`; default `body_recipe`'s: 1e-3 fine-tuned, 1e-2 from scratch
+                 head_lr_mult:float=None, # the head's rate is `lr * head_lr_mult`; default `body_recipe`'s: 10 fine-tuned, 1 from scratch
+                 layer_decay:float=None, # when set, `learn.lr` becomes `layer_decay_lrs(learn, lr * head_lr_mult, layer_decay)`
                  timm_wd:bool=True, # add `TimmWdCallback`: no weight decay where timm has none
                  **kwargs, # passed to `vision_learner` (and on to `timm.create_model`, e.g. `img_size`)
                 ):
@@ -261,7 +280,9 @@ def timm_learner(dls, # fastai `DataLoaders`
     if pretrained or weights is not None: learn.freeze()
     learn.add_cb(FrozenGradCallback())
     if timm_wd: learn.add_cb(TimmWdCallback())
-    if layer_decay is not None: learn.lr = layer_decay_lrs(learn, learn.lr, layer_decay)
+    r = body_recipe(pretrained or weights is not None)
+    lr, head_lr_mult = r['lr'] if lr is None else lr, r['head_lr_mult'] if head_lr_mult is None else head_lr_mult
+    learn.lr = group_lrs(learn, lr, head_lr_mult) if layer_decay is None else layer_decay_lrs(learn, lr * head_lr_mult, layer_decay)
     learn.weights = None if weights is None else name
     store_attr('small_stem,groups,layer_decay', self=learn)
     return learn

@@ -19,33 +19,20 @@ from contextlib import contextmanager, nullcontext
 import numpy as np, pandas as pd, torch
 from fastcore.basics import store_attr
 from fastcore.foundation import L
-from fastai.data.core import Datasets
 from fastai.learner import Metric, Recorder
 from fastai.callback.core import Callback
-from .data import IGNORE_IDX, NEW_WHALE
+from .data import IGNORE_IDX, NEW_WHALE, train_eval_dl
 from .run import RunFolder, load_preds
 from .ranking import spaced_labels   # the check `topk_submission` makes: one rule for a space-separated row
 from .env import some_items, kept_rng
 from .metrics import NewWhaleCallback
 from .ranking import idxs_to_labels, check_k, to_array
-from .knn import knn_classes, knn_threshold, knn_topk_new, absent_as_new, check_int   # the arithmetic on arrays
+from .knn import knn_classes, knn_threshold, knn_topk_new, absent_as_new, check_int, loo_accuracy   # the arithmetic on arrays
 
 # %% auto #0
 __all__ = ['KnnMapCallback', 'knn_oof', 'knn_test', 'knn_submission']
 
-# %% ../nbs/19_retrieval.ipynb #921c12ea
-def _gallery_dl(dls):
-    "A loader of the training images of `dls` (each once, in order) with the validation transforms and targets, and their ids"
-    items = dls.train_ds.items
-    if isinstance(items, pd.DataFrame):   # oversampled rows are copies: same image file
-        cols = [items.columns.get_loc(c) if isinstance(c, str) else c for c in getattr(dls.valid_ds.tls[0].tfms.fs[0], 'cols', [])]
-        key = items.iloc[:, cols] if cols else items.index.to_frame()
-        items = items[~key.duplicated().to_numpy()]
-        ids = (items.iloc[:, cols[0]] if cols else items.index.to_series()).astype(str).tolist()
-    else: items = list(dict.fromkeys(items)); ids = [getattr(o, 'name', str(o)) for o in items]
-    ds = Datasets(tls=[tl._new(items, split_idx=1) for tl in dls.valid_ds.tls])
-    return dls.valid.new(ds, shuffle=False, drop_last=False), ids
-
+# %% ../nbs/19_retrieval.ipynb #005b9171
 @contextmanager
 def _rng_kept():
     "Python's, NumPy's and torch's random states (CPU, and the current GPU when used) restored on exit"
@@ -77,14 +64,14 @@ def _knn_summary(scores, classes, targs, thrs, k, how) -> dict:
 
 # %% ../nbs/19_retrieval.ipynb #add8050c
 class _KnnMetric(Metric):
-    "One of the three numbers of a `KnnMapCallback`, read from its result of the current validation"
+    "One of the four numbers of a `KnnMapCallback`, read from its result of the current validation"
     def __init__(self, cb, name, attr): store_attr('cb,attr'); self._name = name
     @property
     def name(self): return self._name
     def reset(self): pass
     def accumulate(self, learn): pass
     @property
-    def value(self): return None if self.cb._res is None else getattr(self.cb._res, self.attr)
+    def value(self): return None if self.cb._res is None else getattr(self.cb, self.attr)
 
 # %% ../nbs/19_retrieval.ipynb #0f6f5172
 class KnnMapCallback(Callback):
@@ -98,8 +85,9 @@ class KnnMapCallback(Callback):
     ):
         check_k(k); check_int(chunk, 'chunk')
         if how not in ('max', 'mean'): raise ValueError(f"`how` must be 'max' or 'mean', got {how!r}")
-        store_attr(); self.thr = self.score = self.score_no_thr = self.res = None; self._reset()
-        self.mets = L(_KnnMetric(self, f'map{k}', 'score_no_thr'), _KnnMetric(self, f'map{k}_thr', 'score'), _KnnMetric(self, 'thr', 'thr'))
+        store_attr(); self.thr = self.score = self.score_no_thr = self.train_accuracy = self.res = None; self._reset()
+        self.mets = L(_KnnMetric(self, f'map{k}', 'score_no_thr'), _KnnMetric(self, f'map{k}_thr', 'score'), _KnnMetric(self, 'thr', 'thr'),
+                      _KnnMetric(self, 'train_accuracy', 'train_accuracy'))
 
     def _reset(self): self._embs, self._targs, self._res = [], [], None
     def before_fit(self):
@@ -120,16 +108,17 @@ class KnnMapCallback(Callback):
         q, t = torch.cat(self._embs), absent_as_new(torch.cat(self._targs), gt, n)
         self._res = knn_threshold(*knn_classes(q, g, gt, n, self.k, self.how, self.chunk), t, self.thrs, self.k)
         self.res, self.thr, self.score, self.score_no_thr = self._res, self._res.thr, self._res.score, self._res.score_no_thr
+        self.train_accuracy = loo_accuracy(g, gt, self.chunk)   # has the embedding learned its own training images?
 
     def gallery(self, learn=None, # default: the learner this callback is in
                ): # (embeddings (n, emb_dim) float32, class indices (n,) int64), numpy
         "Embeddings of the fold's training images (each once, in order, validation transforms) and their class indices"
         learn = learn or self.learn
-        with _rng_kept(): return _embed(learn, _gallery_dl(learn.dls)[0])   # making a loader can draw from `random` too
+        with _rng_kept(): return _embed(learn, train_eval_dl(learn.dls)[0])   # making a loader can draw from `random` too
     def gallery_dl(self, learn=None, # default: the learner this callback is in
                   ): # (loader, image ids)
         "The loader `gallery` embeds, and the ids of its rows, for your own predictions (TTA) of the gallery"
-        with _rng_kept(): return _gallery_dl((learn or self.learn).dls)
+        with _rng_kept(): return train_eval_dl((learn or self.learn).dls)
     def fold_scores(self, query, # (n, emb_dim) validation embeddings
                     targs, # (n,) their class indices, `IGNORE_IDX` for new_whale
                     gallery, # (n_gallery, emb_dim) the fold's training embeddings, from `gallery` or your predictions of `gallery_dl`
@@ -140,8 +129,13 @@ class KnnMapCallback(Callback):
         return _knn_summary(*knn_classes(query, gallery, gallery_targs, n, self.k, self.how, self.chunk),
                             absent_as_new(targs, gallery_targs, n), self.thrs, self.k, self.how)
 
-    # what a checkpoint keeps: the latest threshold and scores, as `NewWhaleCallback` keeps them
-    state_dict, load_state_dict = NewWhaleCallback.state_dict, NewWhaleCallback.load_state_dict
+    def state_dict(self):
+        "What a checkpoint keeps: the latest threshold and scores, as `NewWhaleCallback` keeps them, and the training fit"
+        return NewWhaleCallback.state_dict(self) | dict(train_accuracy=self.train_accuracy)
+    def load_state_dict(self, d:dict, # what `state_dict` returned
+                       ):
+        "Restore what `state_dict` returned (a checkpoint of a kit without `train_accuracy` restores the rest)"
+        NewWhaleCallback.load_state_dict(self, d); self.train_accuracy = d.get('train_accuracy')
 
 # %% ../nbs/19_retrieval.ipynb #89dc8b82
 def _run(run): return run if isinstance(run, RunFolder) else RunFolder(run)
