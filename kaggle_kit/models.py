@@ -40,7 +40,7 @@ from .metrics import get_metric
 from .weights import timm_parts, read_weights, load_state, weights_fit   # weights from files and links
 
 # %% auto #0
-__all__ = ['show_groups', 'body_recipe', 'group_lrs', 'timm_learner', 'competition_learner']
+__all__ = ['show_groups', 'timm_learner', 'competition_learner']
 
 # %% ../nbs/12_models.ipynb #78cbe5bf
 _PROBE = '\0unmatched'  # a parameter name no group_matcher expression matches: it shows which group holds the unmatched
@@ -125,6 +125,7 @@ def body_recipe(pretrained:bool, # the body starts from trained weights (timm's 
     if not isinstance(pretrained, (bool, np.bool_)): raise TypeError(f"pretrained must be True or False, got {pretrained!r}")
     return dict(lr=1e-3, head_lr_mult=10., emb_dim=512) if pretrained else dict(lr=1e-2, head_lr_mult=1., emb_dim=512)
 
+# %% ../nbs/12_models.ipynb #94a0060c
 def group_lrs(learn, # a `Learner`; its splitter decides the groups
               lr:float, # learning rate of every group but the last
               head_lr_mult:float=1., # the last group (the head) gets `lr * head_lr_mult`

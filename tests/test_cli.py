@@ -64,6 +64,7 @@ def test_demo_flukes_both_methods_side_by_side_then_again(tmp_path):
             '--no-tta', '--every', 0.02, '--quiet')
     r = run_cli(*args)
     assert 'top-5 recall, individuals with 1-2 training images' in r.stdout and 'kaggle-kit demo (arcface)' in r.stdout, r.stdout[-3000:]
+    assert 'train_accuracy' in r.stdout and r.stderr.count('have not learned the classes') == 2, r.stderr[-3000:]   # 1 epoch: both warn
     st = RunFolder(tmp_path).status()
     assert st['state'] == 'done' and 0 <= st['arcface']['test_map5'] <= 1 and 0 <= st['softmax']['test_map5'] <= 1, st
     for m in ('softmax', 'arcface'):
