@@ -6,10 +6,12 @@
     python3 dev.py readme                              # render nbs/index.ipynb to README.md
     python3 dev.py sync                                # nbdev-export + readme + nbdev-clean, then report
     python3 dev.py build [--no-venv]                   # sdist + wheel into dist/, checked (what a release uploads)
+    python3 dev.py docs                                # the documentation site into _site/ (docs/make_site.py)
 
 Each command creates `.venv` when it is missing and installs the project with its `dev` extra
-(again whenever `pyproject.toml` changes), so nothing has to be installed by hand. `build --no-venv` uses the
-running Python instead, which only needs `build` and `twine` (the release workflow runs it so).
+(again whenever `pyproject.toml` changes), so nothing has to be installed by hand; `docs` installs the `docs` extra
+too (Sphinx, MyST-NB, Furo, selenium for tests/test_site.py). `build --no-venv` uses the running Python instead, which
+only needs `build` and `twine` (the release workflow runs it so).
 """
 import hashlib, json, os, re, shutil, subprocess, sys, tarfile, venv, zipfile
 from pathlib import Path
@@ -25,15 +27,16 @@ def sh(*args, check=True, **kw):
     if check and r.returncode: sys.exit(r.returncode)
     return r
 
-def ensure_env():
-    "Create `.venv` and (re)install the project when `pyproject.toml` changed since the last install."
+def ensure_env(extras='dev'):
+    "Create `.venv` and (re)install the project with `extras` when `pyproject.toml` changed since that install."
     if not (BIN/'python').exists():
         print(f'creating {VENV}', flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
     want = hashlib.sha256((ROOT/'pyproject.toml').read_bytes()).hexdigest()
-    if not STAMP.exists() or STAMP.read_text() != want:
-        sh(BIN/'python', '-m', 'pip', 'install', '-q', '-e', '.[dev]')
-        STAMP.write_text(want)
+    stamp = STAMP if extras == 'dev' else STAMP.with_name(f'{STAMP.name}-{extras.replace(",", "-")}')   # one per set
+    if not stamp.exists() or stamp.read_text() != want:
+        sh(BIN/'python', '-m', 'pip', 'install', '-q', '-e', f'.[{extras}]')
+        stamp.write_text(want)
 
 def snapshot(paths):
     "Bytes of every file under `paths`, to see what a command changed."
@@ -142,14 +145,18 @@ def check_dist(dist):
     if errs: sys.exit('FAIL: ' + '; '.join(errs))
     print(f'dist/ holds kaggle-kit {version}: {len(mods)} modules, the console script, unpinned torch/torchvision, README')
 
+def docs():
+    "The site into `_site/`: README, the module notebooks as API pages, the tutorials; a broken link fails it"
+    sh(BIN/'python', ROOT/'docs'/'make_site.py')
+
 def demo():
     sh(BIN/'kaggle-kit', 'demo', *(sys.argv[2:] or ['--out', 'demo_out']))
 
 if __name__ == '__main__':
     cmd = sys.argv[1] if len(sys.argv) > 1 else 'help'
-    if cmd not in ('demo', 'test', 'readme', 'sync', 'build'): sys.exit(__doc__)
+    if cmd not in ('demo', 'test', 'readme', 'sync', 'build', 'docs'): sys.exit(__doc__)
     if cmd == 'build' and '--no-venv' in sys.argv[2:]: build(sys.executable); sys.exit()
-    ensure_env()
+    ensure_env('dev,docs' if cmd == 'docs' else 'dev')
     if cmd == 'readme': render_readme()
     elif cmd == 'build': build(BIN/'python')
     elif cmd == 'sync':
