@@ -49,7 +49,7 @@ class ItemResize(RandTransform):
         self.size = size
 
     @property
-    def size(self): return self._size
+    def size(self): "The output size, an int or (height, width); set it between epochs to change it."; return self._size
     @size.setter
     def size(self, v): self._size, self._resize = v, Resize(v, self.method, self.pad_mode, self.resamples)
     def before_call(self, b, # the item fastai is about to transform

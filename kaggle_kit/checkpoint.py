@@ -53,6 +53,7 @@ def default_search(path:Path, # the run folder given to `TimedCheckpoint`
         return [d for d in [p.persistent/rel] if d.is_dir()]   # Drive mounted, and the run folder elsewhere
     return []
 
+# %% ../nbs/16_checkpoint.ipynb #707054a6
 def find_checkpoint(path:Path, # the run folder
                     search:list=(), # more folders holding checkpoints of the same run (`default_search`)
                    ) -> tuple|None:
@@ -74,11 +75,14 @@ class SessionLimitReached(Exception):
     def __str__(self): return self.msg
     def _render_traceback_(self): return [self.msg]   # Jupyter shows the message only, no traceback
 
+# %% ../nbs/16_checkpoint.ipynb #0c580f6f
 class _EpochOffset(Callback):
     "fastai's loop counts epochs from 0: make a resumed `fit` see epochs `start..n_epoch-1` and the full `n_epoch`."
     order = -20  # before the Recorder and the progress bars read `epoch`
     def __init__(self, start, n_epoch): store_attr()
-    def before_epoch(self): self.learn.epoch += self.start; self.learn.n_epoch = self.n_epoch
+    def before_epoch(self):
+        "Count this epoch from the resumed fit's start, and show the fit's full length."
+        self.learn.epoch += self.start; self.learn.n_epoch = self.n_epoch
 
 def _remove_offset(learn): learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, _EpochOffset)])
 
@@ -106,6 +110,7 @@ def _config_diff(f, st, fit, fp, weights_only):
                       "detected. Resuming from it as before.")
     return diff
 
+# %% ../nbs/16_checkpoint.ipynb #11ab3148
 def _stop_message(why, where, remaining, path, saved):
     "What the user reads after a stop: why, where, how much session time was left, and what to do next."
     left = remaining/60
@@ -141,6 +146,7 @@ def _prune(folder:Path, # a run folder, locked by this process (`folder_lock`)
         else: good.add(str(f)); n += 1
     for t in (t for pat in _TMP for t in folder.glob(pat)): t.unlink(missing_ok=True)
 
+# %% ../nbs/16_checkpoint.ipynb #4ac85d71
 def _wandb_id():
     "The id of the current W&B run, or None (also when wandb was never imported)."
     run = getattr(sys.modules.get('wandb'), 'run', None)
@@ -151,11 +157,13 @@ def _bests(learn):
     "The files of the run folder that `learn`'s callbacks record (`run_files()`): what a checkpoint of it needs."
     return [f for cb in learn.cbs if callable(getattr(type(cb), 'run_files', None)) for f in cb.run_files()]
 
+# %% ../nbs/16_checkpoint.ipynb #a8f06d46
 def _drop_lost_bests(folder, pos):
     "Delete the best-model files found at or after `(fit, epoch)` `pos` of the checkpoint resumed from: the killed run's."
     for f in folder.glob(BEST_GLOB):
         if (p := best_pos(f)) and p[1] >= tuple(pos): f.unlink(missing_ok=True)
 
+# %% ../nbs/16_checkpoint.ipynb #6d25eba8
 def _adopt(names, src, dst):
     "Copy the files `names` from `src`, an earlier copy of the run folder resumed from, into the run folder `dst`."
     if Path(src).resolve() == Path(dst).resolve(): return
@@ -163,6 +171,7 @@ def _adopt(names, src, dst):
         if (src/n).exists():
             with open(src/n, 'rb') as i, atomic_file(dst/n) as o: shutil.copyfileobj(i, o)
 
+# %% ../nbs/16_checkpoint.ipynb #0592a888
 def _prune_best(folder:Path, # a run folder, locked by this process, that `_prune` has just pruned
                 refs:dict, # checkpoint name -> the best files it records (`_bests` when it was written or loaded)
                ):
@@ -214,6 +223,68 @@ class _Writer:
         prev = f"the previous checkpoint {self.saved} is intact" if self.saved else "no earlier checkpoint of this run was written"
         warnings.warn(f"Could not write checkpoint {f}: {ex}. {prev}; training goes on.")
 
+# %% ../nbs/16_checkpoint.ipynb #a52a0800
+def _fit_fingerprint(learn, # the Learner, in `before_fit` (its scheduler has started)
+                     config:dict, # what else defines the run (`TimedCheckpoint`'s `config`)
+                     scheduled:set, # hyper-parameters a scheduler set in an earlier fit of the cell
+                    ) -> tuple:
+    "The fingerprint of the fit about to run and the hyper-parameters scheduled so far; refuses a callback no checkpoint can save."
+    fp = fingerprint(learn, config, training=True, scheduled=scheduled)
+    if bad := unsaved_state(learn):
+        raise CheckpointError("TimedCheckpoint cannot save the state of " + ', '.join(f"{n} ({', '.join(a)})" for n, a in bad)
+                              + ": a resume would go on without it. Give the callback state_dict() and load_state_dict(d), "
+                              "or train without it.")
+    return fp, scheduled | set(getattr(running_scheduler(learn), 'scheds', ()))
+
+# %% ../nbs/16_checkpoint.ipynb #904adf01
+def _resume_from(learn, # the Learner, in `before_fit`
+                 f:Path, # a checkpoint of the fit about to run, of the same configuration (`_config_diff`)
+                 st:dict, # what `load_checkpoint(f)` returned
+                 folder:Path, # the run folder
+                 writer:_Writer, # the run folder's writer
+                 n_epoch:int, # the fit's epochs, all of them
+                ) -> dict|None:
+    "Load checkpoint `f` into `learn`, the fit shortened to the epochs left: returns `st`, to restore before the next batch; None when finished."
+    load_learner_state(learn, st['learn'])
+    _drop_lost_bests(folder, (st['fit'], st['epoch']))                  # written after it, by the run that was killed
+    writer.resumed(f, bests := _bests(learn))                          # the best models it records...
+    _adopt(bests, Path(f).parent, folder)                              # ...from an earlier copy of the run too
+    e, k = st['epoch'], st['iter']
+    if st['complete'] or e >= n_epoch:
+        learn.n_epoch = 0
+        return print(f"{f}: this fit is already finished; its final weights are loaded.")
+    learn.n_epoch = n_epoch - e
+    learn.add_cb(_EpochOffset(e, n_epoch))
+    mbar = getattr(getattr(learn, 'progress', None), 'mbar', None)
+    if e and mbar is not None: mbar.update(0)   # fastprogress times epochs from its first update, which must be 0
+    print(f"Resuming from {f}: epoch {e+1}/{n_epoch}, batch {k}/{len(learn.dls.train)}.")
+    return st
+
+# %% ../nbs/16_checkpoint.ipynb #e601c9a2
+def _restore_position(learn, # the Learner, in `before_train` of the epoch resumed
+                      st:dict, # the checkpoint's state (`_resume_from`)
+                     ) -> int:
+    "Put `learn` where checkpoint `st` stood inside its epoch, random states last, just before its next batch; returns the batches done."
+    learn.train_iter = st['train_iter']
+    if st['iter']: learn.pct_train, learn.dls.train.skip = st['pct_train'], st['iter']
+    set_rng_states(st['rng'])
+    return st['iter']
+
+# %% ../nbs/16_checkpoint.ipynb #32c3b2af
+def _ckpt_state(learn, # the Learner, after a batch or an epoch of the fit
+                fit:int, # the fit of its cell
+                n_epoch:int, # the fit's epochs, all of them
+                fp:dict, # the fit's fingerprint
+                fps:list, # the fingerprints of the cell's fits up to this one
+                epoch_end:bool=False, # after the epoch's validation: training goes on with the next epoch
+                complete:bool=False, # the fit is finished
+               ) -> dict:
+    "What a checkpoint holds (version 3): where training stands, all it needs to go on exactly from there, and what must match."
+    e, k = (n_epoch, 0) if complete else (learn.epoch + 1, 0) if epoch_end else (learn.epoch, learn.iter + 1)
+    return {'version': 3, 'fit': fit, 'epoch': e, 'iter': k, 'n_epoch': n_epoch, 'complete': complete,
+            'pct_train': float(learn.pct_train), 'train_iter': int(learn.train_iter), 'fp': fp, 'fps': fps,
+            'rng': plain_data(rng_states()), 'learn': learner_state(learn), 'wandb': _wandb_id(), 'time': time.time()}
+
 # %% ../nbs/16_checkpoint.ipynb #333dfdc6
 class TimedCheckpoint(Callback):
     "Save the full training state every `every` minutes, stop before the session limit, resume where it stopped."
@@ -237,12 +308,11 @@ class TimedCheckpoint(Callback):
         self.writer = _Writer(self.dir, keep, background)
 
     saved = property(lambda self: self.writer.saved, doc="The newest intact checkpoint of the run, or None.")
-
-    @property
-    def dir(self) -> Path: return Path(self.path)
+    dir = property(lambda self: Path(self.path), doc="The run folder, as a `Path`.")
 
     # where a fit starts
     def before_fit(self):
+        "Find the furthest checkpoint of this run, check its fingerprint, load it and shorten the fit to the epochs left."
         self.run = not hasattr(self, 'lr_finder') and not hasattr(self, 'gather_preds')
         if not self.run: return
         self.wait(); _remove_offset(self.learn)
@@ -255,13 +325,8 @@ class TimedCheckpoint(Callback):
         self.fit_idx += 1
         if self.clock is None: self.clock = SessionClock()
         self.total, self.n_iter = self.n_epoch, len(self.dls.train)
-        self.fp = fingerprint(self.learn, self.config, training=True, scheduled=self._scheduled)
-        if bad := unsaved_state(self.learn):
-            raise CheckpointError("TimedCheckpoint cannot save the state of " + ', '.join(f"{n} ({', '.join(a)})" for n, a in bad)
-                                  + ": a resume would go on without it. Give the callback state_dict() and load_state_dict(d), "
-                                  "or train without it.")
+        self.fp, self._scheduled = _fit_fingerprint(self.learn, self.config, self._scheduled)
         self.fps = [*self.fps[:self.fit_idx], self.fp]
-        self._scheduled |= set(getattr(running_scheduler(self.learn), 'scheds', ()))
         self._exact = hasattr(self.dls.train, 'skip')               # the kit's DataLoaders can start an epoch at any batch
         self._resume, self._offset, self.trained = None, 0, False  # the state resumed, batches it skips, trained yet
         self._t_batch, self._t_valid, self.writer.t_save = None, None, 0.  # seconds a batch, the validation, a save take
@@ -278,41 +343,30 @@ class TimedCheckpoint(Callback):
         if st['fit'] < self.fit_idx: return   # an earlier fit finished: this one starts fresh
         diff = _config_diff(f, st, self.fit_idx, self.fp, self.weights_only)
         if st['fit'] > self.fit_idx and not diff: self.learn.n_epoch = 0; return  # a later fit of this cell has one: skip
-        load_learner_state(self.learn, st['learn'], weights_only=bool(diff))
-        if diff:
-            self.writer.resumed(f)
-            return print(f"Loaded the weights of {f}; training starts over (the configuration differs).")
-        _drop_lost_bests(self.dir, (st['fit'], st['epoch']))                  # written after it, by the run that was killed
-        self.writer.resumed(f, bests := _bests(self.learn))                    # the best models it records...
-        _adopt(bests, Path(f).parent, self.dir)                                # ...from an earlier copy of the run too
-        e, k = st['epoch'], st['iter']
-        if st['complete'] or e >= self.total:
-            self.learn.n_epoch = 0
-            return print(f"{f}: this fit is already finished; its final weights are loaded.")
-        self._resume, self.learn.n_epoch = st, self.total - e
-        self.learn.add_cb(_EpochOffset(e, self.total))
-        mbar = getattr(getattr(self.learn, 'progress', None), 'mbar', None)
-        if e and mbar is not None: mbar.update(0)   # fastprogress times epochs from its first update, which must be 0
-        print(f"Resuming from {f}: epoch {e+1}/{self.total}, batch {k}/{self.n_iter}.")
+        if not diff: self._resume = _resume_from(self.learn, f, st, self.dir, self.writer, self.total); return
+        load_learner_state(self.learn, st['learn'], weights_only=True); self.writer.resumed(f)
+        print(f"Loaded the weights of {f}; training starts over (the configuration differs).")
 
     # the training loop (`run_valid=False`: the batch events of validation are not seen)
     def before_train(self):
+        "Start the batch clock; in a resumed epoch, restore the position and the random states just before its next batch."
         self._tb = time.time()
-        if self._resume is None: return
-        st, self._resume = self._resume, None
-        self.learn.train_iter = st['train_iter']
-        if st['iter']:
-            self.learn.pct_train, self._offset = st['pct_train'], st['iter']
-            self.dls.train.skip = st['iter']
-        set_rng_states(st['rng'])
-
+        if (st := self._resume) is not None: self._resume = None; self._offset = _restore_position(self.learn, st)
     def before_batch(self):
+        "In a resumed epoch, add the batches done before the stop to fastai's `iter`, which counts from 0."
         if self._offset: self.learn.iter += self._offset
-    def after_train(self): self._offset = 0
-    def before_validate(self): self._tv = time.time()
-    def after_validate(self): self._t_valid = time.time() - self._tv
+    def after_train(self):
+        "The resumed epoch's training is over: the next epoch counts its batches from 0."
+        self._offset = 0
+    def before_validate(self):
+        "Start the validation's clock."
+        self._tv = time.time()
+    def after_validate(self):
+        "Time the validation: a stop before an epoch's last batch leaves time for it."
+        self._t_valid = time.time() - self._tv
 
     def after_batch(self):
+        "Time the batch; save every `every` minutes, and save and stop when the next batch would overrun the session."
         now = time.time(); dt, self._tb = now - self._tb, now
         self._t_batch = dt if self._t_batch is None else 0.9*self._t_batch + 0.1*dt
         self.trained = True
@@ -324,6 +378,7 @@ class TimedCheckpoint(Callback):
         elif now - self._last >= self.every*60: self._save()
 
     def after_epoch(self):
+        "Save at the epoch's end; with DataLoaders that cannot start mid-epoch, stop when the next epoch would overrun."
         if not self.trained: return
         timed = time.time() - self._last >= self.every*60
         if self.at_epoch_end or (timed and not self._exact): self._save(epoch_end=True)
@@ -332,6 +387,7 @@ class TimedCheckpoint(Callback):
             self._stop('for the session limit', self.epoch + 1, 0)
 
     def after_fit(self):
+        "Write the final checkpoint and `status.json`, or raise `SessionLimitReached` after a stop; release the run folder."
         _remove_offset(self.learn)
         if self.total: self.learn.n_epoch = self.total  # as after a whole fit, even a skipped one
         try:
@@ -352,17 +408,12 @@ class TimedCheckpoint(Callback):
     def _no_time_for(self, secs):
         "Would `secs` more seconds of training, a save and the margin overrun the session limit?"
         return self.budget and self.clock.remaining < secs + self.writer.t_save + self.margin*60
-
     def _save(self, epoch_end=False, complete=False):
         self.wait(); self.writer.report()
-        e, k = (self.total, 0) if complete else (self.epoch + 1, 0) if epoch_end else (self.epoch, self.iter + 1)
-        st = {'version': 3, 'fit': self.fit_idx, 'epoch': e, 'iter': k, 'n_epoch': self.total, 'complete': complete,
-              'pct_train': float(self.pct_train), 'train_iter': int(self.train_iter), 'fp': self.fp, 'fps': self.fps,
-              'rng': plain_data(rng_states()), 'learn': learner_state(self.learn), 'wandb': _wandb_id(), 'time': time.time()}
-        self.writer.write(st, self.dir/ckpt_name(self.fit_idx, e, k), _bests(self.learn),
+        st = _ckpt_state(self.learn, self.fit_idx, self.total, self.fp, self.fps, epoch_end, complete)
+        self.writer.write(st, self.dir/ckpt_name(self.fit_idx, st['epoch'], st['iter']), _bests(self.learn),
                           lambda f: self._status('running', checkpoint=f.name))
         self._last = time.time()
-
     def wait(self):
         "Wait for the checkpoint being written, if any."
         self.writer.wait()

@@ -15,6 +15,7 @@ Docs: https://kaggle-kit.github.io/kaggle-kit/cli.html.md"""
 # %% ../nbs/27_cli.ipynb #75059299
 from __future__ import annotations
 import os, sys, re, json, math, time, shutil, fnmatch, platform, tempfile, contextlib, subprocess
+from functools import partial
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastcore.script import anno_parser
@@ -47,6 +48,90 @@ __all__ = ['DEFAULT_EXCLUDE', 'INSTALL_OFFLINE', 'demo', 'CommandError', 'is_exc
 _DEMO = {'whales': dict(make=make_whales, size=32, epochs=30, resize=True),
          'flukes': dict(make=make_flukes, size=48, epochs=40, resize=False)}
 
+# %% ../nbs/27_cli.ipynb #50ab9454
+def _demo_data(out:Path, # the run folder: the data goes to `out/data`, the folds to `out/folds.csv`
+               data:str, # 'whales' or 'flukes' (see `_DEMO`)
+               size:int, # the final image size: flukes are drawn at it
+               n_folds:int, # folds to train (at least 2 are assigned)
+               seed:int, # seed of the data and of the folds
+              ) -> tuple: # (data folder, training rows with their folds, sample submission)
+    "The demo's data set (built when missing), its stratified folds (written to `out/folds.csv`) and its sample submission."
+    # flukes are drawn at the training size (a fraction of the time of drawing larger and resizing); the digits are fixed
+    folder = _DEMO[data]['make'](out/'data', seed=seed, **({'size': size} if data == 'flukes' else {}))
+    df = add_folds(pd.read_csv(folder/'train.csv'), 'stratified', n_folds=max(n_folds, 2), label_col='Id', fn_col='Image', seed=seed)
+    df.to_csv(out/'folds.csv', index=False)
+    return folder, df, pd.read_csv(folder/'sample_submission.csv')
+
+# %% ../nbs/27_cli.ipynb #3f6983b2
+def _demo_learners(m:str, # 'softmax' (the README's classifier, `whale_learner`) or 'arcface' (`embedding_learner`)
+                   df:pd.DataFrame, # training rows with their folds
+                   folder:Path, # the data folder
+                   size:int, # final image size
+                   bs:int, # batch size
+                   arch:str, # timm architecture
+                   resize:bool, # progressive resizing
+                   seed:int, # the run's seed: fold `k`'s DataLoaders get `seed + k`
+                   num_workers:int, # DataLoader worker processes
+                   lr:float|None, # the body's learning rate; None: `body_recipe(pretrained)`'s
+                   head_lr_mult:float|None, # the head's rate is lr * head_lr_mult; None: `body_recipe`'s
+                   pretrained:bool, # timm's pretrained weights and the fine-tuning recipe
+                   emb_dim:int|None, # embedding size of 'arcface'; None: `body_recipe`'s
+                  ): # fold -> `Learner`, the `learner_fn` of `run_cv` (which seeds the fold)
+    "The demo's `learner_fn`: method `m`'s learner for a fold, with a DataLoader seed of its own."
+    def make(fold):   # the README's learner (`whale_learner` builds it), a DataLoader seed per fold; `run_cv` seeds the fold
+        # full size from mid-training: the ramp ending at 75% (the callback's default) cost accuracy on these tiny images
+        cbs = [ProgressiveResize(initial=0.5, end=0.5)] if resize else []
+        kw = dict(seed=seed + fold, num_workers=num_workers, dls_kwargs=dict(device='cpu' if not torch.cuda.is_available() else None))
+        lrs = dict(lr=lr, head_lr_mult=head_lr_mult, pretrained=pretrained)   # None: `body_recipe(pretrained)`'s
+        if m == 'softmax': return whale_learner(df, folder, fold, size, bs, arch, cbs=cbs, ps=0.1, **lrs, **kw)
+        return embedding_learner(whale_dls(df, folder, fold, size, bs, **kw), arch, emb_dim=emb_dim, cbs=cbs, **lrs)
+    return make
+
+# %% ../nbs/27_cli.ipynb #95abd9e3
+def _demo_fit(learn, # the fold's learner
+              cbs:list, # `run_cv`'s callbacks (its `TimedCheckpoint`)
+              epochs:int, # epochs per fold
+              pretrained:bool, # a pretrained body: the new head alone first, for one epoch
+              quiet:bool, # no progress bars
+             ):
+    "The demo's `fit_fn`: one cycle at `learn.lr` (one rate per group, from the recipe or --lr/--head-lr-mult)."
+    with (learn.no_bar() if quiet else contextlib.nullcontext()), (learn.no_logging() if quiet else contextlib.nullcontext()):
+        head = pretrained and epochs > 1   # a pretrained body: the new head alone first, as fastai's `fine_tune`
+        if head: learn.fit_one_cycle(1, cbs=cbs); learn.unfreeze()
+        learn.fit_one_cycle(epochs - head, cbs=cbs)
+
+# %% ../nbs/27_cli.ipynb #9c304bce
+def _demo_predict(learn, # the fold's trained learner
+                  dl, # the loader to predict
+                  no_tta:bool, # plain `get_preds`, no test-time augmentation
+                  quiet:bool, # no progress bar
+                 ): # (preds, targs)
+    "The demo's `predict`: fastai's TTA (`_tta`), or `get_preds` with `no_tta`."
+    with learn.no_bar() if quiet else contextlib.nullcontext():
+        return learn.get_preds(dl=dl) if no_tta else _tta(learn, dl)
+
+# %% ../nbs/27_cli.ipynb #9ff76ed4
+def _demo_report(runs:dict, # method -> (run folder, `run_cv` report)
+                 folder:Path, # the data folder (its hidden test labels grade the submissions)
+                 sample:pd.DataFrame, # the sample submission
+                 df:pd.DataFrame, # training rows with their folds
+                 out:Path, # the demo's folder (its status.json)
+                 data:str, # 'whales' or 'flukes'
+                 methods:list, # the methods trained, in order
+                 t0:float, # when the demo started (`time.time()`)
+                ) -> dict:
+    "Write and grade each method's submission, mark the demo done in status.json, print the summary: what `demo` returns."
+    res = {m: _submit(path, folder, sample, df) | dict(report=json.loads(rep.to_json(orient='index'))) for m, (path, rep) in runs.items()}
+    minutes = (time.time() - t0)/60
+    if len(methods) == 1: res = res[methods[0]]
+    write_status(out, 'done', minutes=minutes, **({k: v for k, v in res.items() if k != 'report'} if len(methods) == 1 else
+                                                 {m: {k: v for k, v in r.items() if k != 'report'} for m, r in res.items()}))
+    res.update(state='done', minutes=minutes)
+    for m, (path, rep) in runs.items(): _print_summary(rep, res.get(m, res), path, minutes, m if data != 'whales' or m != 'softmax' else None)
+    if len(methods) > 1: _print_both(res)
+    return res
+
+# %% ../nbs/27_cli.ipynb #4ef75ef1
 def demo(out:str=None, # run folder; default `demo_out` locally, `get_paths().persistent/'demo'` on Kaggle and Colab
          data:str='whales', # 'whales' (digit-like, ~100 images per individual) or 'flukes' (long tail, fine markings)
          method:str='softmax', # 'softmax' (classifier + threshold), 'arcface' (embedding + kNN) or 'both' (side by side)
@@ -72,34 +157,10 @@ def demo(out:str=None, # run folder; default `demo_out` locally, `get_paths().pe
     if method not in ('softmax', 'arcface', 'both'): raise CommandError(f"--method must be softmax, arcface or both, got {method!r}")
     out, t0, d = _out(out), time.time(), _DEMO[data]
     size, epochs, resize = size or d['size'], epochs or d['epochs'], d['resize'] and not no_resize
-    # flukes are drawn at the training size (a fraction of the time of drawing larger and resizing); the digits are fixed
-    folder = d['make'](out/'data', seed=seed, **({'size': size} if data == 'flukes' else {}))
-    df = add_folds(pd.read_csv(folder/'train.csv'), 'stratified', n_folds=max(n_folds, 2), label_col='Id', fn_col='Image', seed=seed)
-    df.to_csv(out/'folds.csv', index=False)
-    sample = pd.read_csv(folder/'sample_submission.csv')
+    folder, df, sample = _demo_data(out, data, size, n_folds, seed)
     clock = SessionClock(limit_h=budget/60) if budget else None
     methods = ['softmax', 'arcface'] if method == 'both' else [method]
-
-    def learner_fn(m):
-        def make(fold):   # the README's learner (`whale_learner` builds it), a DataLoader seed per fold; `run_cv` seeds the fold
-            # full size from mid-training: the ramp ending at 75% (the callback's default) cost accuracy on these tiny images
-            cbs = [ProgressiveResize(initial=0.5, end=0.5)] if resize else []
-            kw = dict(seed=seed + fold, num_workers=num_workers, dls_kwargs=dict(device='cpu' if not torch.cuda.is_available() else None))
-            lrs = dict(lr=lr, head_lr_mult=head_lr_mult, pretrained=pretrained)   # None: `body_recipe(pretrained)`'s
-            if m == 'softmax': return whale_learner(df, folder, fold, size, bs, arch, cbs=cbs, ps=0.1, **lrs, **kw)
-            return embedding_learner(whale_dls(df, folder, fold, size, bs, **kw), arch, emb_dim=emb_dim, cbs=cbs, **lrs)
-        return make
-
-    def fit(learn, cbs):   # `learn.lr`: one rate per group, from the recipe or --lr/--head-lr-mult
-        with (learn.no_bar() if quiet else contextlib.nullcontext()), (learn.no_logging() if quiet else contextlib.nullcontext()):
-            head = pretrained and epochs > 1   # a pretrained body: the new head alone first, as fastai's `fine_tune`
-            if head: learn.fit_one_cycle(1, cbs=cbs); learn.unfreeze()
-            learn.fit_one_cycle(epochs - head, cbs=cbs)
-
-    def predict(learn, dl):
-        with learn.no_bar() if quiet else contextlib.nullcontext():
-            return learn.get_preds(dl=dl) if no_tta else _tta(learn, dl)
-
+    fit, predict = partial(_demo_fit, epochs=epochs, pretrained=pretrained, quiet=quiet), partial(_demo_predict, no_tta=no_tta, quiet=quiet)
     margin = 5 if budget is None else min(5, budget/10)
     write_status(out, 'running')
     runs = {}
@@ -109,7 +170,8 @@ def demo(out:str=None, # run folder; default `demo_out` locally, `get_paths().pe
                           seed=seed, pretrained=pretrained, data=data)
             if m != 'softmax': config.update(method=m, emb_dim=emb_dim)
             runs[m] = out if len(methods) == 1 else out/m
-            rep = run_cv(df, learner_fn(m), fit, runs[m], folds=range(n_folds), test_df=sample[['Image']],
+            learner_fn = _demo_learners(m, df, folder, size, bs, arch, resize, seed, num_workers, lr, head_lr_mult, pretrained, emb_dim)
+            rep = run_cv(df, learner_fn, fit, runs[m], folds=range(n_folds), test_df=sample[['Image']],
                          test_folder=folder/'test', predict=predict, ckpt_kwargs=dict(every=every, clock=clock, margin=margin), config=config,
                          seed=seed)
             runs[m] = (runs[m], rep)
@@ -117,16 +179,9 @@ def demo(out:str=None, # run folder; default `demo_out` locally, `get_paths().pe
         write_status(out, 'stopped', reason='session limit', message=str(e))
         print(f'\n{e}')
         return {'state': 'stopped'}
-    res = {m: _submit(path, folder, sample, df) | dict(report=json.loads(rep.to_json(orient='index'))) for m, (path, rep) in runs.items()}
-    minutes = (time.time() - t0)/60
-    if len(methods) == 1: res = res[method]
-    write_status(out, 'done', minutes=minutes, **({k: v for k, v in res.items() if k != 'report'} if len(methods) == 1 else
-                                                 {m: {k: v for k, v in r.items() if k != 'report'} for m, r in res.items()}))
-    res.update(state='done', minutes=minutes)
-    for m, (path, rep) in runs.items(): _print_summary(rep, res.get(m, res), path, minutes, m if data != 'whales' or m != 'softmax' else None)
-    if len(methods) > 1: _print_both(res)
-    return res
+    return _demo_report(runs, folder, sample, df, out, data, methods, t0)
 
+# %% ../nbs/27_cli.ipynb #aadaf5a8
 def _out(out, name='demo'):
     "A command's run folder: `out` when given; else on Kaggle and Colab the persistent place (Drive, /kaggle/working), said aloud."
     if out is not None: return Path(out)
@@ -135,6 +190,7 @@ def _out(out, name='demo'):
     print(f"kaggle-kit {name}: run folder {p.persistent/name} ({p.platform}'s persistent storage; --out to change)")
     return p.persistent/name
 
+# %% ../nbs/27_cli.ipynb #badb701c
 def _tta(learn, dl):
     "fastai's TTA (the training augmentation, 4 draws): digits are not flip-invariant, so no dihedral TTA here."
     return learn.tta(dl=dl, n=4)   # `SeededDLCallback` seeds each pass from its TTA index: exact on resume
@@ -188,17 +244,21 @@ def _print_both(res):
 # %% ../nbs/27_cli.ipynb #21eba363
 DEFAULT_EXCLUDE = ('torch', 'torchvision', 'torchaudio', 'triton', 'nvidia-*', 'cuda-*')   # the image's GPU stack
 
+# %% ../nbs/27_cli.ipynb #843e7ec7
 class CommandError(Exception):
     "A failure a command explains itself (a bad argument, a failed pip step): `main` prints it without a traceback."
 
+# %% ../nbs/27_cli.ipynb #f8bef058
 def _canon(name): return re.sub(r'[-_.]+', '-', name).lower()
 
+# %% ../nbs/27_cli.ipynb #39607b45
 def is_excluded(name:str, # a distribution name, in any spelling (`Nvidia_cuDNN.cu13`)
                 exclude=DEFAULT_EXCLUDE, # names or `*` patterns
                ) -> bool:
     "Whether `name` matches one of `exclude`, comparing PEP 503 normalized names."
     return any(fnmatch.fnmatchcase(_canon(name), _canon(p)) for p in exclude)
 
+# %% ../nbs/27_cli.ipynb #a3b1cc2e
 def bundle_reqs(report:dict, # `pip install --dry-run --report` JSON: what installing `root` would install
                 exclude=DEFAULT_EXCLUDE, # packages the image owns: left out, with what only they need
                 root:str='kaggle-kit', # the distribution the walk starts from
@@ -244,8 +304,10 @@ def bundle(dest:str, # folder to write (new or empty), e.g. /kaggle/working/kagg
     print(f'offline install: {INSTALL_OFFLINE}')
     return dict(dest=str(dest), wheels=[f.name for f in wheels], mb=mb, left_out=left)
 
+# %% ../nbs/27_cli.ipynb #ad586ca2
 INSTALL_OFFLINE = '!pip install -q --no-index --find-links /kaggle/input/<dataset> kaggle-kit'
 
+# %% ../nbs/27_cli.ipynb #f4fb2714
 def _kit_spec(kit):
     "What `pip wheel` builds the kit from: `kit`, else the installed kit's source tree, else this version from the index."
     if kit is None:
@@ -254,6 +316,7 @@ def _kit_spec(kit):
     if kit.endswith('.whl') and not Path(kit).is_file(): raise CommandError(f'kit: no wheel file at {kit}')
     return str(Path(kit).resolve()) if Path(kit).exists() else kit
 
+# %% ../nbs/27_cli.ipynb #bce7a470
 def _check_dest(dest):
     dest = Path(dest).expanduser()
     if dest.exists() and not dest.is_dir(): raise CommandError(f'dest: {dest} is a file, not a folder')
@@ -406,6 +469,7 @@ def watch(run:str, # a run folder of TimedCheckpoint (one fold's, e.g. runs/whal
     finally:
         if wr is not None: wr.finish()
 
+# %% ../nbs/27_cli.ipynb #1d4ebc81
 _commands = {'baseline': baseline, 'demo': demo, 'bundle': bundle, 'watch': watch}
 
 def main(argv:list=None, # the command line's arguments; default `sys.argv[1:]`

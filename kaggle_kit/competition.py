@@ -212,6 +212,22 @@ def _decide_answer(df, sample, sub_cols, label_col, target, sub_kind, k, new_lab
     if metric is None: metric, why['metric'] = _metric(target, sub_kind, k), f'the usual one for target {target!r} and submission {sub_kind!r}'
     return sub_kind, k, new_label, metric
 
+# %% ../nbs/01_competition.ipynb #4f14a141
+def _describe(comp, # a `Competition`
+             ) -> str:
+    "What `Competition` decided, one row per choice with why and the argument that changes it: its `repr`, printed when it is made"
+    rel = lambda d: str(d.relative_to(comp.path)) + '/' if comp.path and d.is_relative_to(comp.path) else str(d)
+    lc = repr(comp.label_col) if isinstance(comp.label_col, str) else f'{len(comp.label_col)} columns {some_items(comp.label_col, 4)}'
+    w = lambda *ks: '; '.join(comp.why.get(k, 'given') for k in ks)
+    rows = [('id column', f"{comp.fn_col!r} ({len(comp.df)} training rows, {len(comp.sample)} test rows)", w('fn_col'), 'fn_col='),
+            ('images', f"{rel(comp.folder)} (test: {rel(comp.test_folder)}), file = id + {comp.suffix!r}", w('train images', 'suffix'), 'folder=, test_folder=, suffix='),
+            ('target', f"{lc}: {comp.target} (task {comp.task!r})", w('label_col', 'target'), 'label_col=, target='),
+            ('group', repr(comp.group), w('group'), 'group='),
+            ('submission', comp.sub_kind + (f' ({comp.k} labels per row)' if comp.k else '') + f" in {some_items(comp.sub_cols, 4)}", w('sub_kind'), 'sub_kind=, k='),
+            ('new label', repr(comp.new_label), w('new_label'), 'new_label='),
+            ('metric', getattr(comp.metric, '__name__', repr(comp.metric)), w('metric'), 'metric=')]
+    return f"Competition({str(comp.path) if comp.path else ''!r})\n" + '\n'.join(f"  {n:<10} {v}\n  {'':<10} ({y}; change: {a})" for n, v, y, a in rows)
+
 # %% ../nbs/01_competition.ipynb #bdbd73b9
 class Competition:
     "A Kaggle competition's folder read once: ids, images, target, submission shape, `new_*` label and metric (printed)"
@@ -270,18 +286,7 @@ class Competition:
             if not hasattr(self, k): raise AttributeError(f"Competition has no attribute {k!r}")
             setattr(res, k, v)
         return res
-    def __repr__(self):
-        rel = lambda d: str(d.relative_to(self.path)) + '/' if self.path and d.is_relative_to(self.path) else str(d)
-        lc = repr(self.label_col) if isinstance(self.label_col, str) else f'{len(self.label_col)} columns {some_items(self.label_col, 4)}'
-        w = lambda *ks: '; '.join(self.why.get(k, 'given') for k in ks)
-        rows = [('id column', f"{self.fn_col!r} ({len(self.df)} training rows, {len(self.sample)} test rows)", w('fn_col'), 'fn_col='),
-                ('images', f"{rel(self.folder)} (test: {rel(self.test_folder)}), file = id + {self.suffix!r}", w('train images', 'suffix'), 'folder=, test_folder=, suffix='),
-                ('target', f"{lc}: {self.target} (task {self.task!r})", w('label_col', 'target'), 'label_col=, target='),
-                ('group', repr(self.group), w('group'), 'group='),
-                ('submission', self.sub_kind + (f' ({self.k} labels per row)' if self.k else '') + f" in {some_items(self.sub_cols, 4)}", w('sub_kind'), 'sub_kind=, k='),
-                ('new label', repr(self.new_label), w('new_label'), 'new_label='),
-                ('metric', getattr(self.metric, '__name__', repr(self.metric)), w('metric'), 'metric=')]
-        return f"Competition({str(self.path) if self.path else ''!r})\n" + '\n'.join(f"  {n:<10} {v}\n  {'':<10} ({y}; change: {a})" for n, v, y, a in rows)
+    def __repr__(self): return _describe(self)
 
 # %% ../nbs/01_competition.ipynb #cb5a2b27
 def takes_comp(handler, # `handler(f, comp, given)`: the call of `f` when its first argument is a `Competition`

@@ -316,6 +316,7 @@ def run_cv(df:pd.DataFrame|Competition, # training rows with a fold column, or a
         _wait_for_all(stopped, grp)
         return _on_rank0(lambda: run.report(folds, t.metric), grp)
 
+# %% ../nbs/21_cv.ipynb #8b1077a3
 def _finish_fold(run, learn, fold, t, predict):
     "Predict the validation and test rows of `t` (a `_Table`), score them, and let the run folder save the fold (`done.json` last)."
     def pred(dl):   # fastai's `tta` leaves an empty bar over its epochs outside a fit: none on the user's screen
@@ -343,14 +344,17 @@ def _finish_fold(run, learn, fold, t, predict):
     if held := getattr(learn.dls, 'untrained', None): scores = {**scores, 'untrained': [vocab.index(_json_vocab_item(v)) for v in held]}
     run.save_fold(fold, learn.model.state_dict(), (ids, preds, targs), test, scores, vocab, gallery)
 
+# %% ../nbs/21_cv.ipynb #0600df72
 def _after(d:dict, key, **kw) -> dict:
     "`d` with the items of `kw` right after `key`'s (at the end when `d` has no `key`)"
     ks = list(d); i = ks.index(key) + 1 if key in ks else len(ks)
     return {**{k: d[k] for k in ks[:i]}, **kw, **{k: d[k] for k in ks[i:]}}
 
+# %% ../nbs/21_cv.ipynb #fd52cdcd
 def _json_vocab(dls) -> list:
     "The classes of `dls` as JSON keeps them: ints and floats as numbers (`run.vocab.index(1)` works), the rest as text"
     v = getattr(dls, 'vocab', None)   # a regression's loaders have none
     return [] if v is None else [_json_vocab_item(o) for o in v]
 
+# %% ../nbs/21_cv.ipynb #1db3d770
 def _json_vocab_item(o): return o.item() if isinstance(o, np.generic) else o if isinstance(o, (int, float, str)) else str(o)

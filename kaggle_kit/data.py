@@ -48,6 +48,7 @@ def _as_floats(wgts, names=None, what:str='wgts') -> np.ndarray:
         raise ValueError(f"{what} holds {v[bad[0]]!r} at row {at}: weights must be numbers ({len(bad)} non-number(s) in all)")
     return w.to_numpy(np.float64, na_value=np.nan)
 
+# %% ../nbs/06_data.ipynb #0d027fc3
 def check_wgts(wgts, # sampling weights, one per item
                n:int, # the number of items
                names=None, # what to call each weight in an error (row labels); default its position
@@ -63,8 +64,42 @@ def check_wgts(wgts, # sampling weights, one per item
     if not w.sum() > 0: raise ValueError("wgts: every weight is 0: nothing could be drawn")
     return w/w.sum()
 
-_end = object()   # what `create_batches` reads at the end of the batch iterator
+# %% ../nbs/06_data.ipynb #a33c6648
+def _shuffled(idxs, # the item indices of a pass
+              seed:int, # the loader's seed
+              epoch:int, # the pass
+              wgts=None, # probabilities, one per item (`check_wgts`): as many draws with replacement; None: a permutation
+             ) -> list:
+    "`idxs` in the order of pass `epoch`: a permutation drawn from `(seed, epoch)` alone, or as many draws by `wgts`."
+    rs = np.random.RandomState(mix_seed(seed, epoch, 'shuffle') >> 32)
+    perm = rs.permutation(len(idxs)) if wgts is None else rs.choice(len(idxs), len(idxs), p=wgts)
+    return [idxs[i] for i in perm]
 
+# %% ../nbs/06_data.ipynb #45f2f36c
+def _seed_item(seed:int, # the loader's seed
+               epoch:int, # the pass
+               s, # the item's index
+              ):
+    "Seed Python's `random` and NumPy's global generator for item `s` of pass `epoch`: its draws depend on `(seed, epoch, s)` alone."
+    k = mix_seed(seed, epoch, s or 0)
+    random.seed(k); np.random.seed(k >> 32)
+
+# %% ../nbs/06_data.ipynb #62cf818b
+_end = object()   # what `_kept_rng_batches` reads at the end of the batch iterator
+
+def _kept_rng_batches(it, # fastai's batch iterator (`DataLoader.create_batches`)
+                      dl, # the `SeededDL`: `dl._in_batch` is True while a batch is built
+                     ):
+    "The batches of `it`, the caller's `random`/NumPy states restored around each one (its items seed them)."
+    while True:
+        with kept_rng():
+            dl._in_batch = True
+            try: b = next(it, _end)
+            finally: dl._in_batch = False
+        if b is _end: return
+        yield b
+
+# %% ../nbs/06_data.ipynb #2235674e
 class SeededDL(TfmdDL):
     "A `TfmdDL` whose shuffle depends on `(seed, epoch)` and whose item `i` is built with `random`/NumPy seeded from `(seed, epoch, i)`."
     def __init__(self, dataset=None, # fastai's `Datasets` (or any indexable), as for `TfmdDL`
@@ -79,14 +114,13 @@ class SeededDL(TfmdDL):
         with kept_rng(): super().__init__(dataset, **kwargs)   # fastai seeds `self.rng` from the global `random`
         self.wgts = None if wgts is None else check_wgts(wgts, self.n)
 
-    def set_epoch(self, epoch:int): self.epoch = epoch   # the epoch of the next pass
+    def set_epoch(self, epoch:int): "Make `epoch` the epoch of the next pass: its shuffle and its items' draws."; self.epoch = epoch
 
     # which items, in which order
     def shuffle_fn(self, idxs, # the item indices of a pass
                   ):
-        rs = np.random.RandomState(mix_seed(self.seed, self.epoch, 'shuffle') >> 32)
-        perm = rs.permutation(len(idxs)) if self.wgts is None else rs.choice(len(idxs), len(idxs), p=self.wgts)
-        return [idxs[i] for i in perm]
+        "The order of a shuffled pass, from `(seed, epoch)` alone (drawn by `wgts` when given)."
+        return _shuffled(idxs, self.seed, self.epoch, self.wgts)
 
     def get_idxs(self):
         "The indices of the next pass, without the first `skip` batches (then `skip` is reset to 0)."
@@ -103,14 +137,7 @@ class SeededDL(TfmdDL):
     def create_batches(self, samps, # the item indices of the pass, from `get_idxs`
                       ):
         "Batches built with seeded items; the caller's `random`/NumPy states are restored around each batch."
-        it = super().create_batches(samps)
-        while True:
-            with kept_rng():
-                self._in_batch = True
-                try: b = next(it, _end)
-                finally: self._in_batch = False
-            if b is _end: return
-            yield b
+        return _kept_rng_batches(super().create_batches(samps), self)
 
     def do_item(self, s, # the item's index
                ):
@@ -118,10 +145,7 @@ class SeededDL(TfmdDL):
             with kept_rng(): return self._seeded_item(s)
         return self._seeded_item(s)
 
-    def _seeded_item(self, s):
-        k = mix_seed(self.seed, self.epoch, s or 0)
-        random.seed(k); np.random.seed(k >> 32)
-        return super().do_item(s)
+    def _seeded_item(self, s): _seed_item(self.seed, self.epoch, s); return super().do_item(s)
 
     # copies (validation, test and TTA loaders) and peeks keep the position
     def new(self, dataset=None, # another dataset; default this loader's
@@ -143,13 +167,16 @@ class SeededDLCallback(Callback):
     "Set a `SeededDL`'s epoch to `learn.epoch` before each training and validation pass (TTA included)."
     order = TrainEvalCallback.order+1
     def before_train(self):
+        "Set the loader about to run (training, validation or a TTA pass) to epoch `learn.epoch`."
         if isinstance(self.dl, SeededDL): self.dl.set_epoch(self.epoch)
     before_validate = before_train
     def state_dict(self) -> dict:
+        "The training loader's `seed`, `epoch` and `skip`, for a checkpoint; {} when it is not a `SeededDL`."
         dl = self.learn.dls.train
         return dict(seed=dl.seed, epoch=dl.epoch, skip=dl.skip) if isinstance(dl, SeededDL) else {}
     def load_state_dict(self, d:dict, # what `state_dict` returned
                        ):
+        "Put what `state_dict` returned back on the training loader, e.g. to resume in the middle of an epoch."
         for k, v in d.items(): setattr(self.learn.dls.train, k, int(v))
 
 # %% ../nbs/06_data.ipynb #c5565e5d

@@ -196,6 +196,7 @@ def embed_groups(model:EmbeddingModel, # an `EmbeddingModel`
     check_param_groups(model, res)
     return res
 
+# %% ../nbs/20_embed.ipynb #3bf278bd
 def embed_splitter(model:EmbeddingModel, # an `EmbeddingModel`
                    groups:str='stage', # 'stage' or 'block'
                   ) -> L:
@@ -210,9 +211,11 @@ def embed_no_wd(model:EmbeddingModel, # an `EmbeddingModel`
     return ['body.' + n for n in timm_no_wd(model.body)] + [n for n, p in model.named_parameters()
                                                             if not n.startswith('body.') and p.ndim <= 1]
 
+# %% ../nbs/20_embed.ipynb #64db4c4b
 class EmbedWdCallback(TimmWdCallback):
     "`TimmWdCallback` for an `EmbeddingModel`: no weight decay on the parameters `embed_no_wd` names."
     def before_fit(self):
+        "Turn weight decay off for the parameters `embed_no_wd` names, in the optimizer the fit made (unless `wd_bn_bias`)."
         if self.learn.wd_bn_bias or not isinstance(self.learn.opt, Optimizer): return
         params = dict(self.learn.model.named_parameters())
         for n in embed_no_wd(self.learn.model): self.learn.opt.state[params[n]]['do_wd'] = False
@@ -226,6 +229,7 @@ def train_counts(dls, # `DataLoaders` from `get_dls` (single-label)
     t = np.array([int(tl[i]) for i in np.flatnonzero(keep)], dtype=np.int64)
     return np.bincount(t[t != IGNORE_IDX], minlength=len(dls.vocab))
 
+# %% ../nbs/20_embed.ipynb #43e0ccd2
 def _knn_cb():
     "`kaggle_kit.retrieval.KnnMapCallback()`, imported when first needed."
     try: from kaggle_kit.retrieval import KnnMapCallback

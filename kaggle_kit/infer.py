@@ -56,6 +56,7 @@ def tta_stats(views, # (n_rows, n_views, n_classes) predictions of each view, e.
     if v.ndim != 3: raise ValueError(f'`views` must be (n_rows, n_views, n_classes), got shape {tuple(v.shape)}')
     return torch.stack([v.mean(1), v.var(1, unbiased=False), v.amax(1), v.amin(1)], 1)
 
+# %% ../nbs/22_infer.ipynb #14e9c3a6
 class DihedralTTACallback(Callback):
     "During `get_preds`, also run the model on dihedral transforms `tfms` of each batch; keep statistics of the activations"
     order = MixedPrecision.order+1  # after `pred` is made float, inside the autocast that ends in `after_loss`
@@ -65,8 +66,9 @@ class DihedralTTACallback(Callback):
         features:bool=False, # keep all of `TTA_STATS`, not only the mean
         views:bool=False, # also keep each view's activations
     ): store_attr(); self.tfms = list(tfms)
-    def before_validate(self): self.stats, self.all = [], []
+    def before_validate(self): "Start the prediction with no statistics kept."; self.stats, self.all = [], []
     def after_pred(self):
+        "Run the model on the batch's other transforms too, and keep the mean (or all `TTA_STATS`, and the views) of the activations."
         if self.training: return  # prediction only: a fit with this callback attached trains as usual
         act = self.act or getcallable(self.learn.loss_func, 'activation')
         x, rest = self.xb[0], self.xb[1:]
@@ -142,6 +144,7 @@ def _runs(preds, what):
     if not vals: raise ValueError(f'`{what}` is empty')
     return names, vals
 
+# %% ../nbs/22_infer.ipynb #dc4e7d0b
 def _align(preds, what='preds', same_cols=True, index=None):
     "(names, 2-d float arrays with rows (and columns) in the first run's order, index or None, columns or None)"
     names, vals = _runs(preds, what)
@@ -175,6 +178,7 @@ def _align(preds, what='preds', same_cols=True, index=None):
         arrs.append(a)
     return names, arrs, index if all(frames) else None, cols
 
+# %% ../nbs/22_infer.ipynb #0140573e
 def _targs(targs, index, n):
     "Targets as a numpy array in row order: a Series indexed by id is aligned to `index`"
     if isinstance(targs, pd.Series) and index is not None:
@@ -184,6 +188,7 @@ def _targs(targs, index, n):
     if t.shape != (n,): raise ValueError(f'`targs` must have shape ({n},), one per row, got {t.shape}')
     return t
 
+# %% ../nbs/22_infer.ipynb #0dc1a8f5
 def _weights(weights, names):
     "Normalised weights, one per run, from None (equal), a list or a dict keyed by run name"
     if weights is None: w = np.ones(len(names))

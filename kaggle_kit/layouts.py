@@ -149,6 +149,7 @@ def _patients(rng, n):
         t = min(extra, c[i] - 2); c[i] -= t; extra -= t
     return np.array(c)
 
+# %% ../nbs/25_layouts.ipynb #4ec2a04b
 def _positives(rng, cnt, share):
     "0/1 targets of the images of patients with `cnt` images each: `share` of them 1, in clusters of 1-3 per patient."
     pat = np.repeat(np.arange(len(cnt)), cnt)
@@ -159,6 +160,7 @@ def _positives(rng, cnt, share):
         pos[rng.choice(np.flatnonzero(pat == p), take, replace=False)] = 1
     return pat, pos
 
+# %% ../nbs/25_layouts.ipynb #e6264d3d
 _SITES = {'torso': 0.51, 'lower extremity': 0.26, 'upper extremity': 0.15, 'head/neck': 0.06, 'palms/soles': 0.015, 'oral/genital': 0.005}
 _BENIGN = {'unknown': 0.82, 'nevus': 0.16, 'seborrheic keratosis': 0.01, 'lentigo NOS': 0.01}
 
@@ -179,6 +181,7 @@ def _plan_melanoma(rng, n, m):
     trn, tst = (_by(t, 'image_name') for t in tables)
     return dict(train=trn, test=tst, test_csv=tst[list(tst.columns[:5])], sample=tst[['image_name']].assign(target=0))
 
+# %% ../nbs/25_layouts.ipynb #d25b16ac
 _SPECIES = {'humpback_whale': 0.35, 'bottlenose_dolphin': 0.25, 'beluga': 0.15, 'blue_whale': 0.1, 'false_killer_whale': 0.08,
             'killer_whale': 0.07}
 
@@ -202,6 +205,7 @@ def _plan_happywhale(rng, n, m, unseen=0.45):
     top4 = list(trn.individual_id.value_counts().index[:4])
     return dict(train=trn, test=tst, sample=tst[['image']].assign(predictions=' '.join([new, *top4])))
 
+# %% ../nbs/25_layouts.ipynb #9345753c
 _CASSAVA = {"0": "Cassava Bacterial Blight (CBB)", "1": "Cassava Brown Streak Disease (CBSD)", "2": "Cassava Green Mottle (CGM)",
             "3": "Cassava Mosaic Disease (CMD)", "4": "Healthy"}
 

@@ -77,10 +77,13 @@ class NewWhaleCallback(Callback):
 
     def _reset(self): self._vals, self._ranks, self._new, self._res = [], [], [], None
     def before_fit(self):
+        "Add the metrics (`mets`) to `learn.metrics`, before `Recorder` collects their names."
         self._reset()
         self.learn.metrics = self.learn.metrics + self.mets.filter(lambda m: m not in self.learn.metrics)
-    def before_epoch(self): self._reset() # `lr_find` cancels validation before `Recorder` resets the metrics
-    def after_fit(self): self.learn.metrics = self.learn.metrics.filter(lambda m: m not in self.mets)
+    def before_epoch(self): "Empty the accumulator (`lr_find` cancels validation before `Recorder` resets the metrics)."; self._reset()
+    def after_fit(self):
+        "Take the metrics (`mets`) out of `learn.metrics` again."
+        self.learn.metrics = self.learn.metrics.filter(lambda m: m not in self.mets)
 
     # one accumulator for the three metrics; a result per real validation (`get_preds` runs with a `GatherPredsCallback`)
     def _accumulate(self, learn):
@@ -100,6 +103,7 @@ class NewWhaleCallback(Callback):
         return self._res
 
     def after_validate(self):
+        "Keep the validation's threshold and scores in `res`, `thr`, `score` and `score_no_thr` (not for `get_preds`)."
         res = self._result()
         if res is None or hasattr(self.learn, 'gather_preds'): return
         self.res, self.thr, self.score, self.score_no_thr = res, res.thr, res.score, res.score_no_thr

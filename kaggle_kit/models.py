@@ -55,6 +55,7 @@ def _probed(body:nn.Module) -> nn.Module:
     m.register_parameter(_PROBE, nn.Parameter(torch.empty(0)))
     return m
 
+# %% ../nbs/12_models.ipynb #61c4a6c0
 def timm_groups(model:nn.Module, # a fastai model from `vision_learner(dls, '<timm arch>')`, or a timm model
                 groups:str='stage', # 'stage' (timm's coarse groups) or 'block' (fine)
                ) -> list[list[str]]:
@@ -74,6 +75,7 @@ def timm_groups(model:nn.Module, # a fastai model from `vision_learner(dls, '<ti
     check_param_groups(model, res)
     return res
 
+# %% ../nbs/12_models.ipynb #072faca5
 def _matcher(body, groups):
     "timm's `group_matcher`; block groups where timm has no coarse grouping (RDNet asserts)."
     try: return body.group_matcher(coarse=groups == 'stage')
@@ -82,6 +84,7 @@ def _matcher(body, groups):
     warn(f"{type(body).__name__}: timm has no stage grouping (`group_matcher(coarse=True)`); using its block groups.")
     return body.group_matcher(coarse=False)
 
+# %% ../nbs/12_models.ipynb #28f78265
 def check_param_groups(model:nn.Module, # the model the groups split
                        res:list, # parameter names per group, as `timm_groups` gives them
                       ):
@@ -145,11 +148,13 @@ def timm_no_wd(model:nn.Module, # a fastai model from `vision_learner(dls, '<tim
     return [n for n, p in model.named_parameters() if p.ndim <= 1 or n.endswith('.bias')
             or (n.startswith(pre) and any(fnmatch.fnmatch(n[len(pre):], s) for s in skip))]
 
+# %% ../nbs/12_models.ipynb #26de2131
 class TimmWdCallback(Callback):
     "No weight decay for the parameters timm exempts (see `timm_no_wd`), besides fastai's norm and bias parameters."
     order = 0  # before anything steps; the optimizer already exists in `before_fit`
     # every fit, `lr_find` included: the sweep trains as the fit after it will (no `self.run` idiom on purpose)
     def before_fit(self):
+        "Turn weight decay off for the parameters `timm_no_wd` names, in the optimizer the fit made (unless `wd_bn_bias`)."
         if self.learn.wd_bn_bias or not isinstance(self.learn.opt, Optimizer): return
         params = dict(self.learn.model.named_parameters())
         for n in timm_no_wd(self.learn.model): self.learn.opt.state[params[n]]['do_wd'] = False
@@ -162,6 +167,7 @@ class FrozenGradCallback(Callback):
     "Drop the gradients of frozen parameters at the start of a fit, so that the optimizer leaves them alone."
     order = 0  # every fit, `lr_find` included: it steps the optimizer as well (no `self.run` idiom on purpose)
     def before_fit(self):
+        "Drop the gradients of the parameters that do not train (`requires_grad` False)."
         for p in self.learn.model.parameters():
             if not p.requires_grad: p.grad = None
     def state_dict(self) -> dict: return {}
@@ -200,6 +206,7 @@ class NHWCBody(TimmBody):
     def forward(self, x, # a batch of images
                ): return self.model.forward_features(x).permute(0, 3, 1, 2)
 
+# %% ../nbs/12_models.ipynb #1110fd79
 def _nchw_body(body:TimmBody, arch:str) -> TimmBody:
     "`body`, or an `NHWCBody` around its model when the maps that fastai's head pools are channels-last."
     fmt = getattr(body.model, 'output_fmt', 'NCHW')
@@ -208,6 +215,7 @@ def _nchw_body(body:TimmBody, arch:str) -> TimmBody:
     if fmt == 'NHWC': return NHWCBody(body.model)
     raise ValueError(f"{arch}: timm's `forward_features` gives {fmt} features, and fastai's head pools NCHW maps.")
 
+# %% ../nbs/12_models.ipynb #4592040e
 def timm_normalize(dls, # fastai `DataLoaders`; the `Normalize` joins its batch transforms
                    cfg:dict, # the timm model's `pretrained_cfg` (its `mean` and `std`)
                    n_in:int=3, # input channels: another count than the weights' leaves `dls` alone
@@ -217,6 +225,7 @@ def timm_normalize(dls, # fastai `DataLoaders`; the `Normalize` joins its batch 
     if n_in != len(cfg['mean']) or any(isinstance(t, Normalize) for t in dls.after_batch.fs): return
     dls.add_tfms([Normalize.from_stats(cfg['mean'], cfg['std'])], 'after_batch')
 
+# %% ../nbs/12_models.ipynb #3aafe8dd
 def _vision_learner_args(
     normalize:bool=True, # add a `Normalize` with the weights' mean and std to `dls` unless it has one (`weights` or `pretrained` only)
     n_out:int=None, # outputs of the head; default: from `dls` (`get_c`)

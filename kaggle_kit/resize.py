@@ -100,22 +100,26 @@ _CANCELS = (CancelBatchException, CancelBackwardException, CancelStepException, 
 _BATCH_RESIZERS = (AffineCoordTfm, RandomResizedCropGPU)
 _WH_TFMS = (Resize, RandomResizedCrop, CropPad, RandomCrop) # fastai's item transforms keep `size` as (width, height)
 
+# %% ../nbs/09_resize.ipynb #764c923a
 def _size_hw(size, wh:bool) -> tuple:
     "A transform's `size` as (height, width); `wh`: it is stored as (width, height)."
     if isinstance(size, numbers.Integral): return (int(size), int(size))
     return (int(size[1]), int(size[0])) if wh else (int(size[0]), int(size[1]))
 
+# %% ../nbs/09_resize.ipynb #67a20b50
 def _hw_size(hw, wh:bool, like):
     "(height, width) `hw` as a `size` value in the order and type of `like`."
     if isinstance(like, numbers.Integral) and hw[0] == hw[1]: return hw[0]
     return fastuple(hw[1], hw[0]) if wh else tuple(hw)
 
+# %% ../nbs/09_resize.ipynb #e6ace6d1
 def _sized_tfms(dl, items:bool) -> list:
     "[(transform, stores (w, h))] of `dl` that set the image size, in pipeline order; item transforms only if `items`."
     fs = lambda nm: getattr(getattr(dl, nm, None), 'fs', [])
     res = [(t, isinstance(t, _WH_TFMS)) for t in fs('after_item') if getattr(t, 'size', None) is not None] if items else []
     return res + [(t, False) for t in fs('after_batch') if isinstance(t, _BATCH_RESIZERS) and t.size is not None]
 
+# %% ../nbs/09_resize.ipynb #b0d04cf8
 def _resize(b:tuple, hw:tuple) -> tuple:
     "Images (4-d float tensors) in `b` resized to `hw` (bilinear, antialiased when shrinking), masks nearest."
     def f(x):
@@ -127,6 +131,7 @@ def _resize(b:tuple, hw:tuple) -> tuple:
         return F.interpolate(x, size=hw, mode='bilinear', align_corners=False, antialias=hw[0] < x.shape[-2] or hw[1] < x.shape[-1])
     return tuple(f(x) for x in b)
 
+# %% ../nbs/09_resize.ipynb #a9dae277
 def _set_sizes(tfms:list, # [(transform, stores (w, h))] as `_sized_tfms` gives them
                hw:tuple, # (height, width) the last of `tfms` gets
                orig:dict, # id(transform) -> (transform, original size); filled here, read by `_restore_sizes`
@@ -140,6 +145,7 @@ def _set_sizes(tfms:list, # [(transform, stores (w, h))] as `_sized_tfms` gives 
         new = hw if i == len(tfms)-1 else tuple(max(1, round(o*h/r)) for o, h, r in zip(_size_hw(like, wh), hw, ref))
         t.size = _hw_size(new, wh, like)
 
+# %% ../nbs/09_resize.ipynb #2798134f
 def _restore_sizes(orig:dict, # id(transform) -> (transform, original size), as `_set_sizes` kept them
                    tfms:list|None=None, # [(transform, stores (w, h))] to restore; None: every transform in `orig`
                   ):
@@ -148,6 +154,7 @@ def _restore_sizes(orig:dict, # id(transform) -> (transform, original size), as 
     for k, (t, size) in list(orig.items()):
         if ids is None or k in ids: t.size = size
 
+# %% ../nbs/09_resize.ipynb #c072be42
 def _check_items_tfms(tfms:list, # [(transform, stores (w, h))] of the training DataLoader
                       dl, # the training DataLoader, named in the error
                      ):
@@ -156,6 +163,7 @@ def _check_items_tfms(tfms:list, # [(transform, stores (w, h))] of the training 
         raise ValueError("mode='items' needs an item transform with a `size` (e.g. fastai's Resize) in "
                          f"dls.train.after_item; found {[type(t).__name__ for t in getattr(dl, 'after_item', [])]}")
 
+# %% ../nbs/09_resize.ipynb #8d906b6f
 def _warn_trackers(cbs, # the learner's callbacks
                   ):
     "`valid='current'` feeds small-size metrics to tracker callbacks: say so."
@@ -163,6 +171,7 @@ def _warn_trackers(cbs, # the learner's callbacks
         warnings.warn(f"ProgressiveResize(valid='current') validates mid-ramp epochs at the small size, and "
                       f"{', '.join(trackers)} will compare their metrics with full-size ones; use valid='final'")
 
+# %% ../nbs/09_resize.ipynb #5532a540
 def _read_state(d:dict, # what `ProgressiveResize.state_dict` returned
                ) -> tuple:
     "(size, final size, history) of a `ProgressiveResize` state, checked."
@@ -172,6 +181,79 @@ def _read_state(d:dict, # what `ProgressiveResize.state_dict` returned
     if missing: raise ValueError(f"ProgressiveResize state lacks keys {missing}")
     hw = lambda k: None if d[k] is None else _hw(d[k], f"state {k!r}")
     return hw('size'), hw('final'), [[int(o) for o in row] for row in d['history']]
+
+# %% ../nbs/09_resize.ipynb #3e8aea5f
+def _check_settings(initial, # first size: a fraction of `final` (float), or pixels
+                    final, # full size, or None (the size the batches arrive at)
+                    start:float, # fraction of training where the ramp starts
+                    end:float, # fraction of training where `final` is reached
+                    step, # ramp step in pixels, or 'stride'
+                    mode:str, # 'batch' or 'items'
+                    valid:str, # 'final' or 'current'
+                   ):
+    "`ProgressiveResize`'s settings checked when it is made: an error naming the first bad one."
+    if mode not in ('batch', 'items'): raise ValueError(f"mode must be 'batch' or 'items', got {mode!r}")
+    if valid not in ('final', 'current'): raise ValueError(f"valid must be 'final' or 'current', got {valid!r}")
+    _check_ramp(start, end, 1 if step == 'stride' else step)
+    if final is not None: _initial_hw(initial, _hw(final, 'final'), 1 if step == 'stride' else step)
+
+# %% ../nbs/09_resize.ipynb #1fe254db
+def _write_state(hw:tuple|None, # the current training size (height, width)
+                 final_hw:tuple|None, # the final size the schedule is heading to
+                 history:list, # one [epoch, height, width] row per trained epoch
+                ) -> dict:
+    "A `ProgressiveResize` state as plain python, what `_read_state` reads back."
+    return {'version': 1, 'size': None if hw is None else list(hw),
+            'final': None if final_hw is None else list(final_hw), 'history': [list(o) for o in history]}
+
+# %% ../nbs/09_resize.ipynb #7e371202
+def _valid_sizes(dl, # the validation DataLoader
+                 items:bool, # its item transforms too (`mode='items'`)
+                 hw:tuple|None, # (height, width) to validate at; None: the transforms' original sizes
+                 orig:dict, # id(transform) -> (transform, original size), as `_set_sizes` keeps them
+                ):
+    "Size the resize transforms of `dl` for a validation at `hw`, or put their original sizes back."
+    tfms = _sized_tfms(dl, items)
+    if hw is not None: _set_sizes(tfms, hw, orig)
+    else: _restore_sizes(orig, tfms)
+
+# %% ../nbs/09_resize.ipynb #8ba4185a
+def _resize_batch(learn, # the learner whose current batch is resized
+                  hw:tuple, # (height, width) to bring it to
+                 ):
+    "`learn.xb` (and any masks in `learn.yb`) at `hw`, set on the learner only where something changed."
+    xb = _resize(learn.xb, hw)
+    if any(a is not b for a, b in zip(xb, learn.xb)): learn.xb = xb
+    if any(isinstance(y, TensorMask) for y in learn.yb): learn.yb = _resize(learn.yb, hw)
+
+# %% ../nbs/09_resize.ipynb #bc410eda
+def _guard_batches(learn, # the learner whose batch loop is guarded
+                   on_error, # called, without arguments, before such an exception goes on
+                  ):
+    "Set `learn.all_batches` to fastai's own inside a `try`: `on_error()` when an exception other than fastai's `Cancel*` escapes."
+    def all_batches():
+        try: type(learn).all_batches(learn)
+        except _CANCELS: raise
+        except BaseException: on_error(); raise
+    learn.all_batches = all_batches
+    return all_batches
+
+# %% ../nbs/09_resize.ipynb #8e94b879
+def _add_metric(learn, # the learner to report the value
+                f, # f() -> the value at the end of an epoch's training (None: none yet)
+                name:str, # the Recorder's column
+               ) -> ValueMetric:
+    "fastai's `ValueMetric` of `f`, appended to `learn.metrics` (before `Recorder.before_fit`, order 50, reads the names)."
+    m = ValueMetric(f, name)
+    learn.metrics.append(m)
+    return m
+
+# %% ../nbs/09_resize.ipynb #5503dc43
+def _drop_metric(learn, # the learner reporting it
+                 m, # a metric of `_add_metric`, or None
+                ):
+    "`learn.metrics` without `m`."
+    if m is not None: learn.metrics = [o for o in learn.metrics if o is not m]
 
 # %% ../nbs/09_resize.ipynb #2967d299
 class ProgressiveResize(Callback):
@@ -187,13 +269,10 @@ class ProgressiveResize(Callback):
         valid:str='final', # validate at the 'final' size or at the 'current' training size
         log_size:bool=True, # add a `size` column to the Recorder (and so to CSVLogger, WandbCallback)
     ):
-        if mode not in ('batch', 'items'): raise ValueError(f"mode must be 'batch' or 'items', got {mode!r}")
-        if valid not in ('final', 'current'): raise ValueError(f"valid must be 'final' or 'current', got {valid!r}")
-        _check_ramp(start, end, 1 if step == 'stride' else step)
-        if final is not None: _initial_hw(initial, _hw(final, 'final'), 1 if step == 'stride' else step)
+        _check_settings(initial, final, start, end, step, mode, valid)
         store_attr()
         self.hw,self.final_hw,self.history,self._expect_final = None,None,[],None # the state, see `state_dict`
-        self._orig,self._tfms,self._metric,self._valid_hw = {},None,None,None # this fit's; `_tfms` from `before_train`
+        self._orig,self._tfms,self._metric,self._valid_hw,self._guard = {},None,None,None,None # this fit's; `_tfms` from `before_train`
 
     @property
     def size(self):
@@ -205,9 +284,7 @@ class ProgressiveResize(Callback):
         return {k: getattr(self, k) for k in ('initial', 'final', 'start', 'end', 'step', 'mode', 'valid')}
     def state_dict(self) -> dict:
         "Plain-python state for checkpoints."
-        return {'version': 1, 'size': None if self.hw is None else list(self.hw),
-                'final': None if self.final_hw is None else list(self.final_hw), 'history': [list(o) for o in self.history]}
-
+        return _write_state(self.hw, self.final_hw, self.history)
     def load_state_dict(self, d:dict, # what `state_dict` returned
                        ):
         "Restore a `state_dict()`, e.g. from a checkpoint taken mid-training."
@@ -221,12 +298,11 @@ class ProgressiveResize(Callback):
         if not self.run: return # fastai skips this fit's events, `after_fit` too, then sets `run` back to True
         self._cleanup() # leftovers of a fit that died outside the guarded loop
         if self.valid == 'current': _warn_trackers(self.learn.cbs)
-        self.learn.all_batches = self._guarded_all_batches
-        if self.log_size:
-            self._metric = ValueMetric(self._size_value, 'size')
-            self.learn.metrics.append(self._metric) # before Recorder.before_fit (order 50) reads the names
+        self._guard = _guard_batches(self.learn, self._cleanup)
+        if self.log_size: self._metric = _add_metric(self.learn, self._size_value, 'size')
 
     def before_train(self):
+        "In the fit's first training epoch find the resize transforms and the final size; size this epoch's transforms."
         if self._tfms is None: # the fit's first training epoch
             try: self._start()
             except BaseException: self._cleanup(); raise
@@ -238,27 +314,23 @@ class ProgressiveResize(Callback):
             self._set_final(tuple(self.xb[0].shape[-2:])); self._update(self.pct_train, force=True)
         elif self.training and self.mode == 'batch': self._update(self.pct_train) # exact even if `pct_train` was moved
         hw = self.hw if self.training else self._valid_hw
-        if hw is None: return
-        xb = _resize(self.xb, hw)
-        if any(a is not b for a, b in zip(xb, self.xb)): self.learn.xb = xb
-        if any(isinstance(y, TensorMask) for y in self.yb): self.learn.yb = _resize(self.yb, hw)
+        if hw is not None: _resize_batch(self.learn, hw)
 
     def after_batch(self):
         "In `mode='batch'`, size the transforms for the next batch (not after the last: `hw` is this epoch's size)."
         if self.training and self.mode == 'batch' and self.iter < self.n_iter-1: self._update(self.pct_train)
 
     def after_train(self):
+        "Add the epoch's training size to `history`."
         if self.hw is not None: self.history.append([self.epoch, *self.hw])
 
     def before_validate(self):
         "Validate at the final or the current size; before any training (`validate`, TTA): no `size` column, no resizing."
-        if self._tfms is None: self._valid_hw = None; self._drop_metric(); return
+        if self._tfms is None: self._valid_hw = None; _drop_metric(self.learn, self._metric); return
         self._valid_hw = self.hw if self.valid == 'current' else self.final_hw
-        tfms = _sized_tfms(self.learn.dl, self.mode == 'items')
-        if self.valid == 'current' and self.hw is not None: _set_sizes(tfms, self.hw, self._orig)
-        else: _restore_sizes(self._orig, tfms)
+        _valid_sizes(self.learn.dl, self.mode == 'items', self.hw if self.valid == 'current' else None, self._orig)
 
-    def after_fit(self): self._cleanup()
+    def after_fit(self): "Put back everything the fit changed."; self._cleanup()
 
     # helpers
     def _start(self):
@@ -288,19 +360,11 @@ class ProgressiveResize(Callback):
         hw = _hw(resize_schedule(pct, self.final_hw, self.initial, self.start, self.end, self._px_step))
         if hw != self.hw or force: self.hw = hw; _set_sizes(self._tfms, hw, self._orig)
 
-    def _guarded_all_batches(self):
-        "`Learner.all_batches` that puts the sizes back when an exception other than fastai's `Cancel*` escapes."
-        try: type(self.learn).all_batches(self.learn)
-        except _CANCELS: raise
-        except BaseException: self._cleanup(); raise
-
     def _size_value(self): return None if self.hw is None else max(self.hw)
-    def _drop_metric(self):
-        if self._metric is not None: self.learn.metrics = [m for m in self.learn.metrics if m is not self._metric]
 
     def _cleanup(self):
         "Undo everything the fit changed: sizes, the `size` column, the guard."
         _restore_sizes(self._orig); self._orig,self._tfms = {},None
         if self.learn is None: return
-        self._drop_metric()
-        if self.learn.__dict__.get('all_batches') == self._guarded_all_batches: del self.learn.all_batches
+        _drop_metric(self.learn, self._metric)
+        if self._guard is not None and self.learn.__dict__.get('all_batches') is self._guard: del self.learn.all_batches

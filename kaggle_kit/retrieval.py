@@ -62,6 +62,20 @@ def _knn_summary(scores, classes, targs, thrs, k, how) -> dict:
             'accuracy': float((to_array(classes)[known, 0] == t[known]).mean()) if known.any() else float('nan'),
             'k': k, f'map{k}': float(r.score_no_thr), f'map{k}_thr': float(r.score), 'thr': float(r.thr), 'method': 'knn', 'how': how}
 
+# %% ../nbs/19_retrieval.ipynb #a3a9fac0
+def _knn_result(query, # (n, emb_dim) validation embeddings
+                targs, # (n,) their class indices, `IGNORE_IDX` for new_whale
+                gallery, # (n_gallery, emb_dim) the fold's training embeddings
+                gallery_targs, # (n_gallery,) their class indices
+                n:int, # number of classes (the vocab)
+                k:int, # predictions per row
+                how:str, # 'max' or 'mean' (see `knn_classes`)
+                chunk:int, # rows per block in `knn_classes`
+                thrs, # threshold grid (see `knn_threshold`)
+               ):
+    "`ThresholdResult` of `query` answered by kNN from `gallery`, individuals absent from it counting as new_whale"
+    return knn_threshold(*knn_classes(query, gallery, gallery_targs, n, k, how, chunk), absent_as_new(targs, gallery_targs, n), thrs, k)
+
 # %% ../nbs/19_retrieval.ipynb #add8050c
 class _KnnMetric(Metric):
     "One of the four numbers of a `KnnMapCallback`, read from its result of the current validation"
@@ -90,23 +104,20 @@ class KnnMapCallback(Callback):
                       _KnnMetric(self, 'train_accuracy', 'train_accuracy'))
 
     def _reset(self): self._embs, self._targs, self._res = [], [], None
-    def before_fit(self):
-        self._reset()
-        self.learn.metrics = self.learn.metrics + self.mets.filter(lambda m: m not in self.learn.metrics)
-    def before_validate(self): self._reset()
-    def after_fit(self): self.learn.metrics = self.learn.metrics.filter(lambda m: m not in self.mets)
+    before_fit, after_fit = NewWhaleCallback.before_fit, NewWhaleCallback.after_fit   # `mets` in `learn.metrics` for the fit
+    def before_validate(self): "Start collecting this validation's embeddings."; self._reset()
 
-    def after_batch(self):   # the validation embeddings; `get_preds` (a `GatherPredsCallback` present) is left alone
+    def after_batch(self):
+        "Collect a validation batch's embeddings and targets; `get_preds` (a `GatherPredsCallback` present) is left alone."
         if self.training or not len(self.yb) or hasattr(self.learn, 'gather_preds'): return
         if self.pred.ndim != 2: raise ValueError(f'{type(self).__name__} needs (bs, emb_dim) embeddings from the model, got shape {tuple(self.pred.shape)}')
         self._embs.append(self.pred.detach().float().cpu()); self._targs.append(self.yb[0].detach().cpu())
 
     def after_validate(self):
+        "Embed the gallery and answer the validation rows from it: `res`, `thr`, `score`, `score_no_thr` and `train_accuracy`."
         if not self._embs or hasattr(self.learn, 'gather_preds'): return
         g, gt = self.gallery()
-        n = len(self.dls.vocab)
-        q, t = torch.cat(self._embs), absent_as_new(torch.cat(self._targs), gt, n)
-        self._res = knn_threshold(*knn_classes(q, g, gt, n, self.k, self.how, self.chunk), t, self.thrs, self.k)
+        self._res = _knn_result(torch.cat(self._embs), torch.cat(self._targs), g, gt, len(self.dls.vocab), self.k, self.how, self.chunk, self.thrs)
         self.res, self.thr, self.score, self.score_no_thr = self._res, self._res.thr, self._res.score, self._res.score_no_thr
         self.train_accuracy = loo_accuracy(g, gt, self.chunk)   # has the embedding learned its own training images?
 
@@ -140,6 +151,7 @@ class KnnMapCallback(Callback):
 # %% ../nbs/19_retrieval.ipynb #89dc8b82
 def _run(run): return run if isinstance(run, RunFolder) else RunFolder(run)
 
+# %% ../nbs/19_retrieval.ipynb #6b69fe16
 def _knn_folds(run, folds):
     "The finished metric-learning folds of `run` among `folds`, and the `k` and `how` they were scored with"
     fs = [f for f in run.folds if folds is None or f in folds]
@@ -149,6 +161,7 @@ def _knn_folds(run, folds):
     d = run.done(fs[0])
     return fs, d['k'], d.get('how', 'max')
 
+# %% ../nbs/19_retrieval.ipynb #49eec2ec
 def knn_oof(run, # a `RunFolder` (or its path) of a metric-learning `run_cv`
             folds:list=None, # which finished folds; default all
             thrs=50, # threshold grid (see `knn_threshold`)
@@ -170,6 +183,7 @@ def knn_oof(run, # a `RunFolder` (or its path) of a metric-learning `run_cv`
     return dict(ids=ids, scores=s, classes=c, targs=t, fold=fold, res=knn_threshold(s, c, t, thrs, k),
                 summary=_knn_summary(s, c, t, thrs, k, how))
 
+# %% ../nbs/19_retrieval.ipynb #081284f7
 def _known_gallery(run, f):
     "Fold `f`'s embeddings of every known training image (its gallery and its validation rows), sorted by id"
     g, o = run.gallery(f), run.fold_preds(f, 'oof')
@@ -178,6 +192,7 @@ def _known_gallery(run, f):
     order = np.argsort(ids, kind='stable')
     return ids[order], emb[order], t[order]
 
+# %% ../nbs/19_retrieval.ipynb #8dc4d310
 def knn_test(run, # a `RunFolder` (or its path) of a metric-learning `run_cv` with test rows
              folds:list=None, # which finished folds; default all
              k:int=None, # classes per row; default the `k` the folds were scored with
@@ -197,6 +212,7 @@ def knn_test(run, # a `RunFolder` (or its path) of a metric-learning `run_cv` wi
     s, c = knn_classes(qs, gs, ref[2], len(run.vocab), k or k0, how, chunk)
     return dict(ids=ref[0], scores=s, classes=c, n_folds=len(fs))
 
+# %% ../nbs/19_retrieval.ipynb #bf08157c
 def knn_submission(run, # a `RunFolder` (or its path) of a metric-learning `run_cv` with test rows
                    thr:float=None, # new_whale threshold; default the one `knn_oof` chooses
                    folds:list=None, # which finished folds; default all

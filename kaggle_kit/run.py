@@ -37,12 +37,14 @@ def ckpt_name(fit:int, # the fit of its cell (0 for the first `fit`, 1 for `fine
 
 CKPT_GLOB = 'ckpt-*.pth'   # every checkpoint of a run folder, for `Path.glob`
 
+# %% ../nbs/13_run.ipynb #02dc9707
 def ckpt_pos(p:Path, # a checkpoint file, or any file
             ) -> tuple|None:
     "`(fit, epoch, batch)` of a checkpoint file, from its name; None for another file."
     try: return tuple(int(x) for x in Path(p).stem.split('-')[1:4])
     except ValueError: return None
 
+# %% ../nbs/13_run.ipynb #c5504a33
 def ckpt_files(folder:Path, # a run folder (one fold's)
               ) -> list:
     "The checkpoints in `folder`, furthest along first."
@@ -56,6 +58,7 @@ def write_status(folder:str|Path, # an existing run folder
     "Replace `folder/'status.json'` with `{'state': state, 'time': time.time(), **kw}`, atomically."
     return atomic_write(Path(folder)/'status.json', json.dumps({'state': state, 'time': time.time(), **kw}, indent=1).encode())
 
+# %% ../nbs/13_run.ipynb #a5b7a4c9
 def read_status(folder:str|Path, # a run folder
                ) -> dict|None:
     "What `write_status` last wrote in `folder`, or None when it wrote nothing there."
@@ -111,6 +114,7 @@ def saved_name(name:str, # what `SaveModelCallback` would pass to `learn.save`
     "The file of an `every_epoch` or `at_end` model of `SaveModelCallback`, which fastai never reads back."
     return f'saved-{_safe(name)}.pth'
 
+# %% ../nbs/13_run.ipynb #5ffb4fac
 def best_name(fname:str, # `SaveModelCallback`'s `fname`
               fit:int, # the fit of its cell
               epoch:int, # the epoch that found the best
@@ -118,6 +122,7 @@ def best_name(fname:str, # `SaveModelCallback`'s `fname`
     "The file of the best model `SaveModelCallback(fname=fname)` found in `epoch` of fit `fit`."
     return f'best-{_safe(fname)}-{fit:02d}-{epoch:04d}.pth'
 
+# %% ../nbs/13_run.ipynb #f893d12e
 def best_pos(name:str|Path, # a file of a run folder
             ) -> tuple|None:
     "`(callback, (fit, epoch))` of a `best_name`, or None for another file."
@@ -131,6 +136,7 @@ class DamagedFileError(ValueError):
 
 _CUT = "a killed write of an older kit version, or a copy cut short"   # the kit's own writes are atomic
 
+# %% ../nbs/13_run.ipynb #912ff87e
 def _fix(f:Path) -> str:
     "What is safe to delete when `f`, a file of a run folder (see `RunFolder`), cannot be read, and what writes it again"
     if (k := _fold_of(f.parent)) is not None:   # a finished fold's file: its done.json goes too
@@ -143,10 +149,12 @@ def _fix(f:Path) -> str:
     if f.name in (_FILES['oof'], _FILES['report']): return f"delete {f}: RunFolder('{f.parent}').report() writes it again"
     return f"delete {f} and write it again"
 
+# %% ../nbs/13_run.ipynb #7a5491f7
 def _json(f:Path):
     "The content of JSON file `f`"
     return json.loads(f.read_text())
 
+# %% ../nbs/13_run.ipynb #0285dd15
 def _read(f:Path, # a file of a run folder, or any .json or .npz
           load:Callable, # f -> its content
          ):
@@ -158,6 +166,13 @@ def _read(f:Path, # a file of a run folder, or any .json or .npz
                                                       'are not loaded since loading them could run code'), 'it was not written by save_preds'
         else: what, cause = 'not a readable .npz (truncated or corrupt)', _CUT
         raise DamagedFileError(f"{f} is {what} ({type(e).__name__}: {e}). Likely cause: {cause}. To fix it, {_fix(f)}.") from None
+
+# %% ../nbs/13_run.ipynb #a9a5bca1
+def _read_checked(f:Path, # a file `save_checkpoint` wrote in a run folder (a fold's `model.pth`)
+                 ) -> dict:
+    "`load_checkpoint(f)`: the file checked against its SHA-256 footer; a refusal says, as `_read`'s do, what is safe to delete."
+    try: return load_checkpoint(f)
+    except CheckpointError as e: raise CheckpointError(f"{e}. To fix it, {_fix(f)}.") from None
 
 # %% ../nbs/13_run.ipynb #65169c82
 def save_preds(path:Path, # .npz file to write
@@ -172,6 +187,7 @@ def save_preds(path:Path, # .npz file to write
     buf = io.BytesIO(); np.savez(buf, **arrs)
     atomic_write(Path(path), buf.getvalue())
 
+# %% ../nbs/13_run.ipynb #8e896e0c
 def _npz(f:Path) -> dict:
     "Every array of .npz file `f`; Python objects are refused (`allow_pickle=False`)"
     with np.load(f, allow_pickle=False) as z: return {k: z[k] for k in z.files}
@@ -180,6 +196,124 @@ def load_preds(path:Path, # .npz file written by `save_preds`
               ) -> dict:
     "What `save_preds` wrote, as a dict of arrays; a damaged file is a `DamagedFileError` saying what is safe to delete."
     return _read(Path(path), _npz)
+
+# %% ../nbs/13_run.ipynb #8e1e339a
+def _mean_trained(preds:np.ndarray, # (fold, row, class) test predictions of the folds
+                  held:list, # each fold's untrained classes (their column indices)
+                 ) -> np.ndarray:
+    "The folds' mean prediction, a class's column averaged over the folds that trained it"
+    # open-set folds hold some classes out of a fold's training: that model's column for them is untrained noise,
+    # and averaging it in would halve the score of a class only the other folds know
+    if not any(held): return preds.mean(0)
+    w = np.ones(preds.shape[::2], np.float32)   # (fold, class)
+    for i, h in enumerate(held): w[i, h] = 0
+    w[:, w.sum(0) == 0] = 1   # a class no fold trained: the plain mean
+    return (preds * w[:, None]).sum(0) / w.sum(0)
+
+# %% ../nbs/13_run.ipynb #0528c464
+def _mean_test(files:list, # each fold's test.npz
+               held:list, # each fold's untrained classes (their column indices)
+              ) -> dict:
+    "The folds' test predictions, their ids checked to match, averaged by `_mean_trained`: ids, preds, n_folds; {} without files."
+    if not files: return {}
+    ps = [load_preds(f) for f in files]
+    for f, p in zip(files[1:], ps[1:]):
+        if not np.array_equal(p['ids'], ps[0]['ids']): raise ValueError(f"{f}: test ids differ from {files[0]}")
+    preds = _mean_trained(np.stack([p['preds'] for p in ps]), held)
+    return {'ids': ps[0]['ids'], 'preds': preds, 'n_folds': len(files)}
+
+# %% ../nbs/13_run.ipynb #d04df69b
+def _run_record(df, fn_col, fold_col, test_df, config) -> dict:
+    "What a run is made from, as run.json holds it: hashes first, then the `(id, fold)` pairs and test ids they hash."
+    for d, name in ((df, 'df'), (test_df, 'test_df')):
+        if d is not None and fn_col not in d.columns: raise KeyError(f"{name} has no column '{fn_col}' (fn_col)")
+    rows = sorted(zip(map(str, df[fn_col]), map(int, df[fold_col])))
+    test = None if test_df is None else sorted(map(str, test_df[fn_col]))
+    sha = lambda o: hashlib.sha256(json.dumps(o).encode()).hexdigest()
+    return {'version': 1, 'rows_sha256': sha(rows), 'n_rows': len(rows),
+            'test_sha256': None if test is None else sha(test), 'n_test': None if test is None else len(test),
+            'config': None if config is None else json.loads(json.dumps(config)), 'rows': dict(rows), 'test': test}
+
+# %% ../nbs/13_run.ipynb #0b6a3805
+def _changes(old, new) -> list:
+    "'N added (...)', 'N removed (...)' and, for dicts, 'N moved to another fold (...)' from `old` to `new` ids."
+    o, n = (x if isinstance(x, dict) else dict.fromkeys(x) for x in (old, new))
+    res = [f'{len(ks)} {what} ({some_items(sorted(ks), 3)})' for what, ks in (('added', n.keys() - o.keys()), ('removed', o.keys() - n.keys())) if ks]
+    if moved := sorted(k for k in n.keys() & o.keys() if n[k] != o[k]):
+        res.append(f"{len(moved)} moved to another fold ({some_items(moved, 3, lambda k: f'{k!r}: {o[k]} -> {n[k]}')})")
+    return res or ['the same ids, repeated differently']
+
+def _run_diff(old:dict, new:dict, fn_col='Image', fold_col='fold') -> list:
+    "What differs between two `_run_record`s, one line each; [] when they match."
+    res = []
+    if old['rows_sha256'] != new['rows_sha256']:
+        res.append(f"training rows ({fn_col}, {fold_col}): " + ', '.join(_changes(old['rows'], new['rows'])))
+    for what, o, n in (('test_df', old['test'], new['test']), ('config', old['config'], new['config'])):
+        if (o is None) != (n is None):
+            res.append(f"{what}: given {'now, not when the folder was made' if o is None else 'when the folder was made, not now'}")
+        elif what == 'test_df' and old['test_sha256'] != new['test_sha256']: res.append('test ids: ' + ', '.join(_changes(o, n)))
+        elif what == 'config' and o != n:
+            res.append('config:' + ''.join(f'\n    {k}: {o.get(k)!r} -> {n.get(k)!r}' for k in sorted(o.keys() | n.keys()) if o.get(k) != n.get(k)))
+    return res
+
+# %% ../nbs/13_run.ipynb #7d63eb7e
+def _legacy_message(path, found, fn_col, fold_col) -> str:
+    "Why a folder from before run.json is refused, and the call that adopts it."
+    return (f"{path} holds work written before run folders recorded what they were made from ({some_items(found, 4, str)}, no "
+            "run.json), so it cannot be checked against this data and config. If it is this run's, adopt it once with "
+            f"the arguments you give run_cv:\n    RunFolder('{path}').check_run(df, fn_col='{fn_col}', fold_col='{fold_col}', "
+            "test_df=test_df, config=config, adopt=True)\nthen run again; otherwise use another folder.")
+
+def _unrecorded(path:Path, new:dict, fn_col, fold_col, adopt:bool) -> dict:
+    "What a folder without run.json was made from: `new` when it holds no earlier work; else refused, unless `adopt`."
+    cfg = path/'config.json'   # what the kit wrote before run.json: the config alone, when one was given
+    # finished folds would be reused without training: those need adopting. Checkpoints alone are safe (their fingerprints
+    # are checked when a fold resumes), so a fold trained by hand with `TimedCheckpoint` before `run_cv` is fine.
+    old_work = [f"{d.name}/{_FILES['done']}" for d in sorted(path.glob('fold_*')) if (d/_FILES['done']).exists()] + ([cfg.name] if cfg.exists() else [])
+    if not old_work: return new
+    if not adopt: raise ValueError(_legacy_message(path, old_work, fn_col, fold_col))
+    return {**new, 'config': json.loads(cfg.read_text()) if cfg.exists() else new['config']}
+
+# %% ../nbs/13_run.ipynb #f0385396
+def _check_record(path:Path, # the run folder
+                  new:dict, # what the run is made from now (`_run_record`)
+                  fn_col:str, # id column, for the messages
+                  fold_col:str, # fold column, for the messages
+                  adopt:bool, # record a folder written before run.json existed
+                 ):
+    "Record `new` in the run.json of `path` on first use; later, refuse a run made from anything else, naming what differs."
+    f = path/_FILES['run']
+    old = _read(f, _json) if f.exists() else _unrecorded(path, new, fn_col, fold_col, adopt)
+    if diff := _run_diff(old, new, fn_col, fold_col):
+        raise ValueError(f"{path} holds a run made from other data or settings:\n  " + '\n  '.join(diff)
+                         + "\nUse another folder for a new experiment; to continue this one, give run_cv what it was made with.")
+    if not f.exists(): atomic_write(f, json.dumps(new, indent=1))
+
+# %% ../nbs/13_run.ipynb #1e580a22
+def _same_vocab(vocabs:dict, # fold -> the vocab its done.json records
+                path:Path, # the run folder, for the messages
+               ) -> list:
+    "The vocab every finished fold records; an error when there is no finished fold, or when two folds differ."
+    if not vocabs: raise FileNotFoundError(f"{path} has no finished fold: there is no vocab yet")
+    k0, v0 = next(iter(vocabs.items()))
+    if bad := [k for k, v in vocabs.items() if v != v0]: raise ValueError(f"folds {bad} of {path} have another vocab than fold {k0}: their prediction columns differ")
+    return v0
+
+# %% ../nbs/13_run.ipynb #db578f57
+def _concat_preds(parts:list, # (fold, what `load_preds` read of it) for each fold
+                 ) -> dict:
+    "The folds' rows concatenated (ids, preds, targs), with the fold of each row; {} without folds."
+    if not parts: return {}
+    return {**{c: np.concatenate([p[c] for _, p in parts]) for c in ('ids', 'preds', 'targs')},
+            'fold': np.concatenate([np.full(len(p['ids']), k) for k, p in parts])}
+
+# %% ../nbs/13_run.ipynb #1c5babbe
+def _drop_tmp(folder:Path, # a run folder, or a fold's
+              names:list, # the files whose temporary copies go
+             ):
+    "Delete the temporary copies of the files `names` that killed writes left in `folder` (`atomic_write`'s `.<name>.*.tmp`)."
+    for n in names:
+        for t in folder.glob(f'.{n}.*.tmp'): t.unlink(missing_ok=True)
 
 # %% ../nbs/13_run.ipynb #461851b8
 class RunFolder:
@@ -231,8 +365,7 @@ class RunFolder:
                ) -> dict:
         "Fold `fold`'s final weights (`model.pth`, a state dict), checked against their SHA-256 footer: a corrupt file is refused"
         self.done(fold)   # a fold without done.json is not finished
-        try: return load_checkpoint(f := self.file('model', fold))
-        except CheckpointError as e: raise CheckpointError(f"{e}. To fix it, {_fix(f)}.") from None
+        return _read_checked(self.file('model', fold))
     def status(self, fold:int=None, # a fold; None: the whole run
               ) -> dict|None:
         "Where the run stands (`kaggle-kit demo` writes it), or fold `fold`'s training (`TimedCheckpoint` writes it); None if never written"
@@ -242,18 +375,11 @@ class RunFolder:
     @property
     def vocab(self) -> list:
         "The classes the prediction columns stand for (ints stay ints): the same in every finished fold"
-        vs = {k: self.done(k)['vocab'] for k in self.folds}
-        if not vs: raise FileNotFoundError(f"{self.path} has no finished fold: there is no vocab yet")
-        k0, v0 = next(iter(vs.items()))
-        if bad := [k for k, v in vs.items() if v != v0]: raise ValueError(f"folds {bad} of {self.path} have another vocab than fold {k0}: their prediction columns differ")
-        return v0
+        return _same_vocab({k: self.done(k)['vocab'] for k in self.folds}, self.path)
     def oof(self, folds:list=None, # which finished folds; default all
             ) -> dict:
         "The finished folds' out-of-fold predictions, concatenated (ids, preds, targs, fold)."
-        parts = [(k, self.fold_preds(k)) for k in self.folds if folds is None or k in folds]
-        if not parts: return {}
-        return {**{c: np.concatenate([p[c] for _, p in parts]) for c in ('ids', 'preds', 'targs')},
-                'fold': np.concatenate([np.full(len(p['ids']), k) for k, p in parts])}
+        return _concat_preds([(k, self.fold_preds(k)) for k in self.folds if folds is None or k in folds])
     @property
     def knn(self) -> bool:
         "Is this a metric-learning run (embeddings, scored by kNN: see `kaggle_kit.retrieval.knn_oof` and `knn_test`)?"
@@ -270,12 +396,7 @@ class RunFolder:
         if self.knn: raise ValueError(f"{self.path} is a metric-learning run: its test predictions are embeddings, which are matched, "
                                       "not averaged; use kaggle_kit.retrieval.knn_test(run) (or knn_submission(run))")
         ks = [k for k in self.folds if (folds is None or k in folds) and self.file('test', k).exists()]
-        if not (fs := [self.file('test', k) for k in ks]): return {}
-        ps = [load_preds(f) for f in fs]
-        for f, p in zip(fs[1:], ps[1:]):
-            if not np.array_equal(p['ids'], ps[0]['ids']): raise ValueError(f"{f}: test ids differ from {fs[0]}")
-        preds = _mean_trained(np.stack([p['preds'] for p in ps]), [self.done(k).get('untrained', []) for k in ks])
-        return {'ids': ps[0]['ids'], 'preds': preds, 'n_folds': len(fs)}
+        return _mean_test([self.file('test', k) for k in ks], [self.done(k).get('untrained', []) for k in ks])
 
     # what `run_cv` writes
     def check_run(self, df:pd.DataFrame, # the training rows given to `run_cv`
@@ -286,18 +407,11 @@ class RunFolder:
                   adopt:bool=False, # record a folder written before run.json existed, once you know it is this run's
                  ):
         "Record what the run is made from in run.json on first use; later, refuse other rows, folds, test ids or config, naming them."
-        f, new = self.file('run'), _run_record(df, fn_col, fold_col, test_df, config)
-        old = _read(f, _json) if f.exists() else _unrecorded(self.path, new, fn_col, fold_col, adopt)
-        if diff := _run_diff(old, new, fn_col, fold_col):
-            raise ValueError(f"{self.path} holds a run made from other data or settings:\n  " + '\n  '.join(diff)
-                             + "\nUse another folder for a new experiment; to continue this one, give run_cv what it was made with.")
-        if not f.exists(): atomic_write(f, json.dumps(new, indent=1))
+        _check_record(self.path, _run_record(df, fn_col, fold_col, test_df, config), fn_col, fold_col, adopt)
     def clean(self):
         "Delete what killed writes of the folder's own files left (their temporary copies); call it holding the folder's lock."
-        own = tuple(_FILES[k] for k in ('run', 'oof', 'report'))
-        for d, names in ((self.path, own), *((d, _FOLD_FILES) for d in self.path.glob('fold_*'))):
-            for n in names:
-                for t in d.glob(f'.{n}.*.tmp'): t.unlink(missing_ok=True)
+        _drop_tmp(self.path, [_FILES[k] for k in ('run', 'oof', 'report')])
+        for d in self.path.glob('fold_*'): _drop_tmp(d, _FOLD_FILES)
     def save_fold(self, fold:int, # the fold
                   state_dict:dict, # the model's final weights
                   oof:tuple, # (ids, preds, targs) of its validation rows
@@ -326,66 +440,3 @@ def save_report(run:RunFolder, # the run folder
         if not is_read_only(e): raise
         warnings.warn(f"{run.path} is read-only ({os.strerror(e.errno)}): the report is returned, but its oof.npz and cv_report.json "
                       "are not written there. Copy the folder to a writable one (on Kaggle, /kaggle/working) to keep them.")
-
-# %% ../nbs/13_run.ipynb #8e1e339a
-def _mean_trained(preds:np.ndarray, # (fold, row, class) test predictions of the folds
-                  held:list, # each fold's untrained classes (their column indices)
-                 ) -> np.ndarray:
-    "The folds' mean prediction, a class's column averaged over the folds that trained it"
-    # open-set folds hold some classes out of a fold's training: that model's column for them is untrained noise,
-    # and averaging it in would halve the score of a class only the other folds know
-    if not any(held): return preds.mean(0)
-    w = np.ones(preds.shape[::2], np.float32)   # (fold, class)
-    for i, h in enumerate(held): w[i, h] = 0
-    w[:, w.sum(0) == 0] = 1   # a class no fold trained: the plain mean
-    return (preds * w[:, None]).sum(0) / w.sum(0)
-
-# %% ../nbs/13_run.ipynb #d04df69b
-def _run_record(df, fn_col, fold_col, test_df, config) -> dict:
-    "What a run is made from, as run.json holds it: hashes first, then the `(id, fold)` pairs and test ids they hash."
-    for d, name in ((df, 'df'), (test_df, 'test_df')):
-        if d is not None and fn_col not in d.columns: raise KeyError(f"{name} has no column '{fn_col}' (fn_col)")
-    rows = sorted(zip(map(str, df[fn_col]), map(int, df[fold_col])))
-    test = None if test_df is None else sorted(map(str, test_df[fn_col]))
-    sha = lambda o: hashlib.sha256(json.dumps(o).encode()).hexdigest()
-    return {'version': 1, 'rows_sha256': sha(rows), 'n_rows': len(rows),
-            'test_sha256': None if test is None else sha(test), 'n_test': None if test is None else len(test),
-            'config': None if config is None else json.loads(json.dumps(config)), 'rows': dict(rows), 'test': test}
-
-def _changes(old, new) -> list:
-    "'N added (...)', 'N removed (...)' and, for dicts, 'N moved to another fold (...)' from `old` to `new` ids."
-    o, n = (x if isinstance(x, dict) else dict.fromkeys(x) for x in (old, new))
-    res = [f'{len(ks)} {what} ({some_items(sorted(ks), 3)})' for what, ks in (('added', n.keys() - o.keys()), ('removed', o.keys() - n.keys())) if ks]
-    if moved := sorted(k for k in n.keys() & o.keys() if n[k] != o[k]):
-        res.append(f"{len(moved)} moved to another fold ({some_items(moved, 3, lambda k: f'{k!r}: {o[k]} -> {n[k]}')})")
-    return res or ['the same ids, repeated differently']
-
-def _run_diff(old:dict, new:dict, fn_col='Image', fold_col='fold') -> list:
-    "What differs between two `_run_record`s, one line each; [] when they match."
-    res = []
-    if old['rows_sha256'] != new['rows_sha256']:
-        res.append(f"training rows ({fn_col}, {fold_col}): " + ', '.join(_changes(old['rows'], new['rows'])))
-    for what, o, n in (('test_df', old['test'], new['test']), ('config', old['config'], new['config'])):
-        if (o is None) != (n is None):
-            res.append(f"{what}: given {'now, not when the folder was made' if o is None else 'when the folder was made, not now'}")
-        elif what == 'test_df' and old['test_sha256'] != new['test_sha256']: res.append('test ids: ' + ', '.join(_changes(o, n)))
-        elif what == 'config' and o != n:
-            res.append('config:' + ''.join(f'\n    {k}: {o.get(k)!r} -> {n.get(k)!r}' for k in sorted(o.keys() | n.keys()) if o.get(k) != n.get(k)))
-    return res
-
-def _legacy_message(path, found, fn_col, fold_col) -> str:
-    "Why a folder from before run.json is refused, and the call that adopts it."
-    return (f"{path} holds work written before run folders recorded what they were made from ({some_items(found, 4, str)}, no "
-            "run.json), so it cannot be checked against this data and config. If it is this run's, adopt it once with "
-            f"the arguments you give run_cv:\n    RunFolder('{path}').check_run(df, fn_col='{fn_col}', fold_col='{fold_col}', "
-            "test_df=test_df, config=config, adopt=True)\nthen run again; otherwise use another folder.")
-
-def _unrecorded(path:Path, new:dict, fn_col, fold_col, adopt:bool) -> dict:
-    "What a folder without run.json was made from: `new` when it holds no earlier work; else refused, unless `adopt`."
-    cfg = path/'config.json'   # what the kit wrote before run.json: the config alone, when one was given
-    # finished folds would be reused without training: those need adopting. Checkpoints alone are safe (their fingerprints
-    # are checked when a fold resumes), so a fold trained by hand with `TimedCheckpoint` before `run_cv` is fine.
-    old_work = [f"{d.name}/{_FILES['done']}" for d in sorted(path.glob('fold_*')) if (d/_FILES['done']).exists()] + ([cfg.name] if cfg.exists() else [])
-    if not old_work: return new
-    if not adopt: raise ValueError(_legacy_message(path, old_work, fn_col, fold_col))
-    return {**new, 'config': json.loads(cfg.read_text()) if cfg.exists() else new['config']}

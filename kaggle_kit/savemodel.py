@@ -30,6 +30,7 @@ def _checkpoint(cb):
     ck = getattr(cb.learn, 'timed_checkpoint', None)
     return ck if ck is not None and ck in cb.learn.cbs and ck.run and ck.fit_idx >= 0 else None
 
+# %% ../nbs/15_savemodel.ipynb #f19ebebc
 def _write_model(cb, f):
     "What fastai's `learn.save` writes (the state dict; the optimizer's too with `with_opt`), by `save_checkpoint` to `f`."
     learn, sd = cb.learn, cb.learn.model.state_dict()
@@ -37,6 +38,7 @@ def _write_model(cb, f):
     cb.last_saved_path = save_checkpoint(plain_data(st), f)   # fastai's loggers read it (W&B's `log_model`)
     return f
 
+# %% ../nbs/15_savemodel.ipynb #b5400454
 def _load_best(cb, ck):
     "Load the best model `cb` records from the run folder of `ck`, checked, as fastai's `learn.load(fname, with_opt=...)`."
     if cb.best_file is None:
@@ -53,27 +55,33 @@ def _load_best(cb, ck):
     cb.learn.model.load_state_dict(st['model'] if hasopt else st)
     if cb.with_opt and hasopt: cb.learn.opt.load_state_dict(opt_state_on_device(cb.learn, st['opt']))
 
+# %% ../nbs/15_savemodel.ipynb #e6f2a783
 @patch
 def before_fit(self:SaveModelCallback):
     "fastai's `before_fit`; the best file of the fit before is forgotten when `reset_on_fit`, as `best` is."
     if self.reset_on_fit or not hasattr(self, 'best_file'): self.best_file = None
     TrackerCallback.before_fit(self)
 
+# %% ../nbs/15_savemodel.ipynb #a9fda56f
 @patch
 def run_files(self:SaveModelCallback) -> list:
     "The file of the run folder that holds the best model so far: what a checkpoint records and keeps."
     return [f] if (f := vars(self).get('best_file')) else []
 
+# %% ../nbs/15_savemodel.ipynb #a37e880a
 @patch
 def state_dict(self:SaveModelCallback) -> dict:
     "`TrackerCallback`'s state, and the file of the best model so far."
     return {**TrackerCallback.state_dict(self), 'file': vars(self).get('best_file')}
 
+# %% ../nbs/15_savemodel.ipynb #bdb5ca77
 @patch
 def load_state_dict(self:SaveModelCallback, d:dict): # what `state_dict` returned
+    "Put back `TrackerCallback`'s state and the file of the best model so far, the one the fit ends with."
     TrackerCallback.load_state_dict(self, d)
     if 'file' in d: self.best_file = d['file']
 
+# %% ../nbs/15_savemodel.ipynb #eabaac2d
 @patch
 def _save(self:SaveModelCallback, name):
     "fastai's `learn.save`; while a `TimedCheckpoint` is in the fit, `save_checkpoint` into its run folder."
@@ -82,6 +90,7 @@ def _save(self:SaveModelCallback, name):
     if self.every_epoch: _write_model(self, ck.dir/saved_name(name))
     else: self.best_file = _write_model(self, ck.dir/best_name(self.fname, ck.fit_idx, self.epoch)).name   # once written
 
+# %% ../nbs/15_savemodel.ipynb #34799229
 @patch
 def after_fit(self:SaveModelCallback, **kwargs):
     "Load the best model; while a `TimedCheckpoint` is in the fit, the one its checkpoints record, from its run folder."

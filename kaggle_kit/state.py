@@ -37,6 +37,7 @@ def rng_states() -> dict:
     return {'python': [st[0], list(st[1]), st[2]], 'numpy': [np_st[0], torch.from_numpy(np_st[1].astype(np.int64)), *np_st[2:]],
             'torch': torch.get_rng_state(), 'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
 
+# %% ../nbs/14_state.ipynb #50c8cdb1
 def set_rng_states(s:dict, # what `rng_states` returned (also after `plain_data` and a save/load round trip)
                   ):
     "Restore the global random states saved by `rng_states`."
@@ -52,23 +53,27 @@ def _num(v):
     try: return float(f'{float(v):.6g}')
     except (TypeError, ValueError): return repr(v)
 
+# %% ../nbs/14_state.ipynb #aeca762d
 def _describe(f):
     "A function's name with what a `partial` fixes: `Adam(mom=0.9)`."
     if isinstance(f, functools.partial):
         return f"{_describe(f.func)}({', '.join([*map(repr, f.args), *(f'{k}={v!r}' for k, v in f.keywords.items())])})"
     return getattr(f, '__qualname__', type(f).__qualname__)
 
+# %% ../nbs/14_state.ipynb #c9b2c663
 _ADDR = re.compile(r' at 0x[0-9a-fA-F]+')   # a memory address in a repr: another in every session
 
 def _text(o) -> str:
     "`repr(o)` on one line, without memory addresses."
     return ' '.join(_ADDR.sub('', repr(o)).split())
 
+# %% ../nbs/14_state.ipynb #138c3f75
 def _digest(a) -> str:
     "A tensor's or an array's dtype, shape and a hash of its values."
     a = np.ascontiguousarray(a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a))
     return f"{a.dtype}{list(a.shape)} sha256:{hashlib.sha256(a.tobytes()).hexdigest()[:12]}"
 
+# %% ../nbs/14_state.ipynb #4e84f4f0
 def _value(v, depth):
     "A setting as plain data: numbers (floats to 6 digits), strings, small tensors by value, large ones by digest."
     if v is None or isinstance(v, (bool, str)): return v
@@ -106,9 +111,11 @@ def state_dict(self:TrackerCallback) -> dict:
 
 @patch
 def load_state_dict(self:TrackerCallback, d:dict): # what `state_dict` returned
+    "Put back the best value, and `EarlyStoppingCallback`'s epochs without improvement."
     self.best = d['best']
     if 'wait' in d: self.wait = d['wait']
 
+# %% ../nbs/14_state.ipynb #899db68f
 @patch
 def state_dict(self:GradientAccumulation) -> dict:
     "Between two steps: the items counted and the gradients summed so far (none right after a step, which zeroes them)."
@@ -116,9 +123,11 @@ def state_dict(self:GradientAccumulation) -> dict:
 
 @patch
 def load_state_dict(self:GradientAccumulation, d:dict): # what `state_dict` returned
+    "Put back the items counted and the gradients summed so far, on the model's device."
     self.count, ps = d['count'], list(self.learn.model.parameters())
     for p, g in zip(ps, d['grads'] or [None]*len(ps)): p.grad = None if g is None else g.to(p.device)
 
+# %% ../nbs/14_state.ipynb #f19cd77c
 # state kept elsewhere: a `ParamScheduler`'s values with the Recorder (`learner_state`), `MixedPrecision`'s scaler with
 # the Learner; MixUp/CutMix draw anew every batch
 for _c in (ParamScheduler, MixedPrecision, MixHandler):
@@ -132,6 +141,7 @@ EarlyStoppingCallback.settings = lambda self: {'monitor': self.monitor, 'min_del
 SaveModelCallback.settings = lambda self: {'monitor': self.monitor, 'min_delta': _num(self.min_delta), 'fname': str(self.fname),
                                            'every_epoch': self.every_epoch, 'at_end': self.at_end}
 
+# %% ../nbs/14_state.ipynb #bacfd5cb
 _WANDB_COUNTERS = ('_wandb_step', '_wandb_epoch')   # private to fastai's WandbCallback: see the test below
 
 def _wandb_joins():
@@ -148,6 +158,7 @@ def _has_state(cb):
     "Does `cb`'s class define `state_dict`? (`hasattr` is no test: a Callback delegates to the Learner and its model.)"
     return callable(getattr(type(cb), 'state_dict', None)) and callable(getattr(type(cb), 'load_state_dict', None))
 
+# %% ../nbs/14_state.ipynb #a081ef4c
 def unsaved_state(learn:Learner, # the Learner about to train
                  ) -> list:
     """Callbacks that hold tensors or modules but no `state_dict`: `[(class name, [attributes])]`. A resume would go on
@@ -156,11 +167,13 @@ def unsaved_state(learn:Learner, # the Learner about to train
     return [(type(cb).__name__, attrs) for cb in learn.cbs if not _has_state(cb)
             if (attrs := [k for k, v in vars(cb).items() if k != 'learn' and isinstance(v, (torch.Tensor, nn.Module))])]
 
+# %% ../nbs/14_state.ipynb #2bacf135
 def _cb_states(learn):
     "The state of `learn`'s callbacks that changes during training, by callback name."
     _wandb_joins()
     return {cb.name: d for cb in learn.cbs if _has_state(cb) and (d := cb.state_dict()) != {}}
 
+# %% ../nbs/14_state.ipynb #0d83047f
 def _set_cb_states(learn, states):
     "Put back what `_cb_states` returned, into the callbacks of the same names."
     _wandb_joins()
@@ -173,6 +186,7 @@ def running_scheduler(learn:Learner, # a Learner, in a fit
     "The `ParamScheduler` of the running fit (`fit_one_cycle`, `fit_flat_cos`...), once it has started, or None."
     return next((cb for cb in learn.cbs if hasattr(cb, 'scheds') and hasattr(cb, 'hps')), None)
 
+# %% ../nbs/14_state.ipynb #f3790148
 def opt_state_on_device(learn:Learner, # the Learner whose model's device counts
                         sd:dict, # an optimizer `state_dict` loaded on the CPU
                        ) -> dict:
@@ -180,6 +194,7 @@ def opt_state_on_device(learn:Learner, # the Learner whose model's device counts
     dev = next(learn.model.parameters()).device
     return {'hypers': sd['hypers'], 'state': [{k: v.to(dev) if isinstance(v, torch.Tensor) else v for k, v in s.items()} for s in sd['state']]}
 
+# %% ../nbs/14_state.ipynb #8da2b9f3
 def learner_state(learn:Learner, # the Learner, in or after `fit`
                  ) -> dict:
     "A plain-data snapshot of `learn`'s training state: model, optimizer, recorder, callbacks, scaler."
@@ -193,6 +208,7 @@ def learner_state(learn:Learner, # the Learner, in or after `fit`
                           'hps': sched.hps if sched is not None else getattr(rec, 'hps', {})}
     return plain_data(st)
 
+# %% ../nbs/14_state.ipynb #c9c03950
 def load_learner_state(learn:Learner, # a Learner built as the one that was saved
                        st:dict, # what `learner_state` returned
                        weights_only:bool=False, # load the model's weights only, not where training stood
@@ -218,6 +234,7 @@ def _sched_values(sched, n=21):
     return {f'sched.{k}': [[_num(v) for v in np.ravel(np.asarray(f(float(p)), dtype=float))] for p in np.linspace(0, 1, n)]
             for k, f in sched.scheds.items()}
 
+# %% ../nbs/14_state.ipynb #7f6086a5
 def _pipeline_sizes(dls):
     "The sizes the data pipeline's transforms give, as `'<loader>.<Transform>=<size>'`."
     res = []
@@ -228,10 +245,12 @@ def _pipeline_sizes(dls):
                 if s is not None and not callable(s): res.append(f"{nm}.{type(t).__name__}={tuple(s) if isinstance(s, (list, tuple)) else s}")
     return res
 
+# %% ../nbs/14_state.ipynb #2c76fb7b
 def _tfms(dl):
     "Every item and batch transform of `dl` with its settings, as fastai and albumentations print them."
     return [f"{p}: {_text(t)}" for p in ('after_item', 'before_batch', 'after_batch') for t in getattr(getattr(dl, p, None), 'fs', [])]
 
+# %% ../nbs/14_state.ipynb #c7b68157
 def _items(dl):
     """Which rows `dl` draws from: their count, and a hash of their row labels (a DataFrame's index) or of fastai's raw
     items (file names...). A dataset without `items` is counted only: hashing would load every image."""
@@ -242,6 +261,7 @@ def _items(dl):
     keys = items.index.astype(str) if isinstance(items, pd.DataFrame) else map(_text, items)
     return f"{len(items)} rows sha256:{hashlib.sha256(chr(0).join(keys).encode()).hexdigest()[:12]}"
 
+# %% ../nbs/14_state.ipynb #0f5fa64b
 def _loader(dl):
     "How `dl` draws its batches: `dl.settings()` when it says it, else its shuffle, seed and sampling weights."
     if callable(getattr(type(dl), 'settings', None)): return dl.settings()
@@ -249,6 +269,7 @@ def _loader(dl):
     return {'class': type(dl).__name__, 'shuffle': getattr(dl, 'shuffle', None), 'drop_last': getattr(dl, 'drop_last', None),
             'seed': getattr(dl, 'seed', None), 'wgts': None if w is None else _digest(np.asarray(w, dtype=np.float64))}
 
+# %% ../nbs/14_state.ipynb #1f2b9421
 def _model(model):
     "Each module's construction settings, by path: its `extra_repr` (as PyTorch prints the model), else its public numbers."
     res = {}
@@ -258,10 +279,12 @@ def _model(model):
         if r: res[f"model.{n or 'root'}"] = f"{type(m).__name__}({_ADDR.sub('', r)})"
     return res
 
+# %% ../nbs/14_state.ipynb #cb68633c
 def _callbacks(learn):
     "The settings of the callbacks that say theirs (`settings()`; fastai's above, the kit's own), as `cbs.<name>`."
     return {f'cbs.{cb.name}': s for cb in learn.cbs if callable(getattr(type(cb), 'settings', None)) and (s := cb.settings()) is not None}
 
+# %% ../nbs/14_state.ipynb #2fe0d9c1
 def fingerprint(learn:Learner, # the Learner about to train
                 config:dict=None, # what else defines the run (fold, size...): keys become `config.<key>`
                 training:bool=False, # in `before_fit`: add the optimizer, the schedule and `n_epoch`
@@ -288,6 +311,7 @@ def fingerprint(learn:Learner, # the Learner about to train
                   **(_sched_values(sched) if sched else {}), **_callbacks(learn))
     return plain_data({**fp, **{f'config.{k}': v for k, v in (config or {}).items()}})
 
+# %% ../nbs/14_state.ipynb #bdfa48e9
 def _show(a, b):
     "`a` and `b` for a message: long lists of the same length by their first difference."
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b) and len(a) > 8:

@@ -28,6 +28,7 @@ _FOOTER = b'KAGGLEKIT-CKPT-1'
 class CheckpointError(ValueError):
     "A checkpoint file that cannot be used: truncated, corrupt, not plain data, or from another configuration."
 
+# %% ../nbs/10_store.ipynb #1d6e593f
 class _HashingWriter:
     "A file wrapper that hashes what is written through it, so the checksum costs no extra pass or copy."
     def __init__(self, f): self.f, self.h, self.error = f, hashlib.sha256(), None
@@ -63,6 +64,7 @@ def has_footer(path:Path, # any file
         f.seek(max(f.seek(0, 2) - n, 0)); tail = f.read(n)
     return len(tail) == n and tail.startswith(_FOOTER)
 
+# %% ../nbs/10_store.ipynb #3457fe81
 def verify_checkpoint(path:Path, # a file written by `save_checkpoint`
                      ) -> str|None:
     "What is wrong with `path` by its footer and checksum (truncated, corrupt, unreadable), or None when it is intact."
@@ -80,6 +82,7 @@ def verify_checkpoint(path:Path, # a file written by `save_checkpoint`
         return None if h.digest() == foot[-32:] else 'checksum mismatch, the file is corrupt'
     except OSError as e: return f'cannot read it ({e})'
 
+# %% ../nbs/10_store.ipynb #d31254fa
 def _why(e):
     "The line of torch's weights_only error that names what was refused."
     lines = [l.strip() for l in str(e).splitlines() if 'Unsupported' in l or 'global' in l.lower()]

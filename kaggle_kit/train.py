@@ -21,6 +21,15 @@ from timm.utils.model_ema import ModelEmaV3
 # %% auto #0
 __all__ = ['EMACallback']
 
+# %% ../nbs/17_train.ipynb #0b604a96
+def _swap_in(model, # the Learner's model
+             sd:dict, # the weights to load into it (the EMA's)
+            ) -> dict:
+    "Load `sd` into `model`; returns a copy of the weights it had, to put back after."
+    live = {k: v.clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(sd)
+    return live
+
 # %% ../nbs/17_train.ipynb #7c6d4920
 class EMACallback(Callback):
     "An exponential moving average of the weights (timm's `ModelEmaV3`), in the checkpoint; validate on it, end on it."
@@ -34,8 +43,9 @@ class EMACallback(Callback):
     ):
         if not 0 <= decay < 1: raise ValueError(f"EMACallback: decay must be in [0, 1), got {decay}")
         store_attr(); self.model_ema, self.step, self._model, self._live, self._skip = None, 0, None, None, False
-
-    def settings(self) -> dict: return dict(decay=self.decay, warmup=self.warmup, power=self.power, validate=self.validate, final=self.final)
+    def settings(self) -> dict:
+        "What the run's fingerprint records of it: another decay, warm-up or `validate` is another run."
+        return dict(decay=self.decay, warmup=self.warmup, power=self.power, validate=self.validate, final=self.final)
 
     def _make(self):
         "A shadow of the Learner's model, made again only for another model (a fit after another keeps averaging)."
@@ -44,21 +54,29 @@ class EMACallback(Callback):
             self._model, self.step = self.learn.model, 0
 
     def before_fit(self):
+        "Stay out of `lr_find` and `get_preds`; put back live weights an interrupted validation left aside; make the shadow."
         self.run = not hasattr(self, 'lr_finder') and not hasattr(self, 'gather_preds')
-        if self.run: self._restore(); self._make()   # live weights a fit interrupted in its validation left aside
-    def after_cancel_step(self): self._skip = True   # the scaler skipped the step: no update
+        if self.run: self._restore(); self._make()
+    def after_cancel_step(self):
+        "The mixed precision scaler skipped this step: the next `after_step` is no step to average."
+        self._skip = True
     def after_step(self):
+        "Average in the weights of this optimizer step (one `GradientAccumulation` postpones never comes here)."
         if self._skip: self._skip = False; return
         self.step += 1
         self.model_ema.update(self.learn.model, step=self.step)
 
     def before_validate(self):
-        if self.validate and self._live is None:
-            self._live = {k: v.clone() for k, v in self.learn.model.state_dict().items()}
-            self.learn.model.load_state_dict(self.model_ema.module.state_dict())
-    def after_epoch(self): self._restore()
-    def after_cancel_fit(self): self._restore()   # an early stop skips `after_epoch`: back before `SaveModelCallback` loads its best
+        "With `validate=True`, set the live weights aside and validate on the EMA's."
+        if self.validate and self._live is None: self._live = _swap_in(self.learn.model, self.model_ema.module.state_dict())
+    def after_epoch(self):
+        "Put the live weights back, once the trackers have seen the EMA's validation."
+        self._restore()
+    def after_cancel_fit(self):
+        "Put the live weights back: an early stop skips `after_epoch`, and `SaveModelCallback` loads its best next."
+        self._restore()
     def after_fit(self):
+        "Put the live weights back; with `final=True`, end on the EMA's, unless a `SaveModelCallback` loads its best model."
         self._restore()
         if self.final and self.step and not any(isinstance(cb, SaveModelCallback) and not cb.every_epoch for cb in self.learn.cbs):
             self.learn.model.load_state_dict(self.model_ema.module.state_dict())
@@ -66,7 +84,9 @@ class EMACallback(Callback):
         "The live weights back into the model after a validation on the EMA's."
         if self._live is not None: self.learn.model.load_state_dict(self._live); self._live = None
 
-    def state_dict(self) -> dict: return {'ema': self.model_ema.module.state_dict(), 'step': self.step}
-    def load_state_dict(self, d:dict, # what `state_dict` returned
-                       ):
+    def state_dict(self) -> dict:
+        "The shadow weights and the number of steps averaged."
+        return {'ema': self.model_ema.module.state_dict(), 'step': self.step}
+    def load_state_dict(self, d:dict): # what `state_dict` returned
+        "Put back the shadow weights and the step count, on a shadow of this Learner's model."
         self._make(); self.model_ema.module.load_state_dict(d['ema']); self.step = int(d['step'])

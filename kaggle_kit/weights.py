@@ -40,14 +40,19 @@ def _weights_in(folder:Path) -> Path:
     if not found: raise FileNotFoundError(f"{folder}: no weights files ({', '.join(_exts)}) in this folder.")
     raise FileNotFoundError(f"{folder}: {len(found)} weights files ({', '.join(f.name for f in found)}); pass one of them.")
 
+# %% ../nbs/11_weights.ipynb #9a26194a
 def _torch_read(path):
+    "`torch.load` `path` on the CPU with `weights_only=True`, allowing what timm and fastai checkpoints hold besides tensors."
     with torch.serialization.safe_globals([argparse.Namespace, L]):
         return torch.load(path, map_location='cpu', weights_only=True)
 
+# %% ../nbs/11_weights.ipynb #fad35259
 def _unsafe_globals(path) -> list:
+    "The Python objects the pickle in `path` holds that `weights_only` loading refuses; [] when torch cannot tell."
     try: return torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
     except Exception: return []
 
+# %% ../nbs/11_weights.ipynb #2a5f0aea
 def _zip_problem(path) -> str|None:
     "The first member of the zip file `path` whose CRC-32 does not match its bytes, read in pieces; None if all match."
     try: z = zipfile.ZipFile(path)
@@ -142,6 +147,7 @@ def _plan(model, sd:dict):
                mismatched=[(k, _shape(sd[k]), _shape(own[k])) for k in sd if k in own and _shape(sd[k]) != _shape(own[k])])
     return target, sd, kind, notes, bad
 
+# %% ../nbs/11_weights.ipynb #1af00948
 def _head_keys(body):
     "A test for keys of the classifier of timm's `body` and of the module holding it (LeViT's `head.bn` + `head.linear`)."
     clf = body.pretrained_cfg.get('classifier') or ()
@@ -149,6 +155,7 @@ def _head_keys(body):
     mods = set(clf) | {c.rpartition('.')[0] for c in clf if '.' in c}  # `head.linear` after `head.bn`: both are the head
     return lambda k: any(k.startswith(m + '.') for m in mods)
 
+# %% ../nbs/11_weights.ipynb #417d0bc5
 def _head_note(drop:dict, new:list):
     "What happened to the classifier: the file's skipped, the model's own kept new."
     mods = lambda ks: '/'.join(dict.fromkeys(k.rpartition('.')[0] for k in ks))
@@ -156,6 +163,7 @@ def _head_note(drop:dict, new:list):
     w = next((v for k, v in drop.items() if k.endswith('weight') and v.ndim > 1), None)  # a Linear's, not a norm's
     return f"skipped the file's classifier {mods(drop)}" + (f" ({w.shape[0]} outputs)" if w is not None else '') + ': the head is new'
 
+# %% ../nbs/11_weights.ipynb #2d0a76f2
 def _report(name, arch, kind, bad, n=4):
     "A readable account of why weights do not fit."
     parts = [f"{len(bad['missing'])} missing keys, e.g. " + ', '.join(f'{k} {s}' for k, s in bad['missing'][:n])] if bad['missing'] else []
@@ -171,6 +179,7 @@ def weights_fit(model:nn.Module, # a fastai model from `vision_learner(dls, '<ti
     "Whether `load_state` would load `sd` into `model`: every key and shape fits, in one of its three layouts."
     return not any(_plan(model, sd)[-1].values())
 
+# %% ../nbs/11_weights.ipynb #237e13a7
 def load_state(model:nn.Module, # a fastai model from `vision_learner(dls, '<timm arch>')`, or a timm model
                sd:dict, # a state dict in timm, `TimmBody` or full-learner layout
                name:str, # how the note and the errors name the weights: the file, or 'state dict'
