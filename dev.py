@@ -2,11 +2,11 @@
 """One entry point for developers, needing only Python 3.10+ and pip.
 
     python3 dev.py demo [--out DIR] [demo flags...]   # kaggle-kit demo on the embedded data
-    python3 dev.py test                                # sync checks, nbdev-test, pytest (what CI runs)
+    python3 dev.py test                                # sync checks, notebooks run and outputs checked, pytest (CI)
     python3 dev.py readme                              # render nbs/index.ipynb to README.md
     python3 dev.py sync                                # nbdev-export + readme + nbdev-clean, then report
     python3 dev.py build [--no-venv]                   # sdist + wheel into dist/, checked (what a release uploads)
-    python3 dev.py docs                                # the documentation site into _site/ (docs/make_site.py)
+    python3 dev.py docs [--no-execute] [NOTEBOOK...]   # run the notebooks, keep their outputs, build _site/
 
 Each command creates `.venv` when it is missing and installs the project with its `dev` extra
 (again whenever `pyproject.toml` changes), so nothing has to be installed by hand; `docs` installs the `docs` extra
@@ -103,9 +103,10 @@ def test():
         print('Convert them back to plain markdown (jupytext --to ipynb, or strip the "# ").')
         sys.exit(1)
     print('library, README and notebooks are in sync and clean', flush=True)
-    for w in (ROOT/'nbs').rglob('working'):   # tutorials keep their runs there: nbdev-test runs them fresh
-        if w.is_dir(): shutil.rmtree(w)
-    sh(BIN/'nbdev-test', '--n-workers', '2', '--timing')
+    # the notebooks' tests, run once: each notebook in its own kernel, two at a time, with nbdev-test's choice of cells
+    # (not `eval: false`, not `notest` or `slow`), and their outputs compared with the committed ones (docs/execute.py;
+    # it starts the tutorials' `working` folders afresh): a cell that raises, or whose outputs differ, fails here
+    sh(BIN/'python', ROOT/'docs'/'execute.py', '--check', '--n-workers', '2', '--timing')
     # two pytest workers, a test file each at a time (module fixtures stay in one process): the process-level tests
     # are single-threaded (OMP_NUM_THREADS=1), so two of them fill CI's 2 cores and halve the wall time
     r = sh(BIN/'python', '-m', 'pytest', '-q', '-n', '2', '--dist', 'loadfile', *sys.argv[2:], check=False)
@@ -146,7 +147,10 @@ def check_dist(dist):
     print(f'dist/ holds kaggle-kit {version}: {len(mods)} modules, the console script, unpinned torch/torchvision, README')
 
 def docs():
-    "The site into `_site/`: README, the module notebooks as API pages, the tutorials; a broken link fails it"
+    """The notebooks run and their outputs written back (docs/execute.py; `--no-execute` skips this, NOTEBOOKs run only
+    those), then the site into `_site/`: README, the module notebooks as API pages, the tutorials; a broken link fails it"""
+    args = sys.argv[2:]
+    if '--no-execute' not in args: sh(BIN/'python', ROOT/'docs'/'execute.py', '--timing', *args)
     sh(BIN/'python', ROOT/'docs'/'make_site.py')
 
 def demo():

@@ -6,11 +6,13 @@ The pages, staged under `_proc/site/` (nothing under nbs/ is written to, no note
   tutorials/name.html: the names nbdev's site gives them, which `kaggle_kit/_modidx.py`, the modules' `Docs:` lines
   and nbs/llms.txt already point to.
 Notebooks go through nbdev's own processors (hidden and exported cells out, a `show_doc` after each exported
-definition, backticked names linked to their API entries). A `show_doc` cell becomes markdown: its stored output when
-it has one, else the markdown `show_doc` gives for the installed library (an import, never a notebook's cells).
-Every other cell is shown with the outputs it stores. Sphinx builds with warnings as errors (`-W --keep-going -n`):
-a broken link between pages, or to an anchor, fails the build. Each page's markdown is also written to
-name.html.md, next to llms.txt, for the `.html.md` links of the docstrings and of llms.txt.
+definition, backticked names linked to their API entries). A `show_doc` cell becomes markdown: what `show_doc` gives
+for the installed library (an import, never a notebook's cells), which links to the source; its stored output only
+where that fails (a name the module does not have). Every other cell is shown with the outputs it stores: the
+notebooks keep them, and `python3 dev.py docs` runs them first (docs/execute.py) unless given `--no-execute`.
+Sphinx builds with warnings as errors (`-W --keep-going -n`): a broken link between pages, or to an anchor, fails the
+build. Each page's markdown is also written to name.html.md, next to llms.txt, for the `.html.md` links of the
+docstrings and of llms.txt.
 """
 import ast, functools, importlib, inspect, json, os, re, shutil, sys, time
 from pathlib import Path
@@ -81,8 +83,10 @@ def process_nb(path:Path):
     ns = vars(importlib.import_module(f'kaggle_kit.{mod}')) if mod else vars(importlib.import_module('kaggle_kit.all'))
     def show_doc_cell(cell):
         if not _is_showdoc(cell): return
-        md = _stored_md(cell)
-        md = _show_doc_md(md) if md else show_docs(cell.source, ns, f'{path.name} cell {cell.get("id")}')
+        try: md = show_docs(cell.source, ns, f'{path.name} cell {cell.get("id")}')
+        except RuntimeError:   # the stored output of a notebook's own show_doc: no source link, but there
+            if not (md := _stored_md(cell)): raise
+            md = _show_doc_md(md)
         cell.cell_type, cell.source, cell.metadata = 'markdown', md, {}
         for k in ('outputs', 'execution_count'): cell.pop(k, None)
     def add_links(cell):   # nbdev's `add_links`, whose lookup strips `lib_name` (`kaggle-kit`, not the package's name)

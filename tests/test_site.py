@@ -4,8 +4,9 @@ under GitHub Pages' path `/kaggle-kit/`, and opened page by page in headless Chr
 Every page: no console error, every image loaded, every link within the site to a page that exists and to an anchor
 on it, code rendered (API pages). Search answers a query. The modules' public functions and classes each have their
 entry where `kaggle_kit/_modidx.py` points, and every link of llms.txt is there. Screenshots of the home page, a
-tutorial and an API page go to `_site_shots/` (CI keeps them as artifacts). The committed notebooks keep no outputs
-today; a notebook that stores some (a figure, a table, text, a `show_doc`) is built and opened too.
+tutorial and an API page go to `_site_shots/` (CI keeps them as artifacts). The site shows the outputs the committed
+notebooks store (`python3 dev.py docs --no-execute`: no notebook is run here); a notebook made here with a figure, a
+table, text and a `show_doc` is built and opened too.
 
 Chromium and its driver: Debian's `chromium` and `chromium-driver`, installed with apt-get when missing (as root, or
 with `sudo -n`); a Chrome with `chromedriver` on PATH (GitHub's runners) does as well.
@@ -52,9 +53,10 @@ def chromium():
 
 @pytest.fixture(scope='module')
 def site():
-    "Build the site with the command the docs workflow runs"
+    "Build the site from the notebooks' stored outputs, running none (`python3 dev.py docs --no-execute`)"
     t = time.time()
-    r = subprocess.run([sys.executable, ROOT/'dev.py', 'docs'], cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    r = subprocess.run([sys.executable, ROOT/'dev.py', 'docs', '--no-execute'], cwd=ROOT, capture_output=True, text=True,
+                       timeout=1200)
     assert r.returncode == 0, f'python3 dev.py docs exited {r.returncode}\n{r.stdout[-5000:]}\n{r.stderr[-5000:]}'
     print(f'site built in {time.time()-t:.0f}s', flush=True)
     return SITE
