@@ -277,6 +277,7 @@ _re_style = re.compile(r'<style\b[^>]*>.*?</style>', re.S)
 # fastai's recorder: a table whose last column is `time`
 _re_time_table = re.compile(r'<table[^>]*>(?:(?!</table>).)*?<th>time</th>\s*</tr>.*?</table>', re.S)
 _re_time_cell = re.compile(r'(<td>\s*)(?:\d+:)?\d\d:\d\d(\s*</td>\s*</tr>)')
+_re_time_row = re.compile(r"^(\[\d+, .*, )'(?:\d+:)?\d\d:\d\d'\]$", re.M)   # `[epoch, losses..., metrics..., 'mm:ss']`
 
 def _terminal(text:str)->str:
     "Stream text as a terminal leaves it: backspaces and carriage returns applied, progress bars gone"
@@ -292,6 +293,7 @@ def scrub_text(text:str, rules:list)->str:
     for p, r in rules: text = p.sub(r, text)
     text = _re_progress.sub('', text)
     text = _re_time_table.sub(lambda m: _re_time_cell.sub(r'\1--:--\2', m[0]), text)
+    text = _re_time_row.sub(r"\1'--:--']", text)   # fastprogress without HTML prints each epoch's row as a list
     return re.sub(r'Total time: (?:\d+:)?\d\d:\d\d', 'Total time: --:--', text)
 
 def scrub_outputs(outputs:list, rules:list)->list:

@@ -99,7 +99,7 @@ def plot_cv(rep:pd.DataFrame, # from `run_cv` or `RunFolder.report`
     "Per-fold `metric` as bars, with the mean and the OOF score as lines."
     import matplotlib.pyplot as plt
     if metric is None:
-        if not (scores := [c for c in rep.columns if c not in ('n', 'n_new', 'thr')]): raise ValueError("the report has no score column to plot")
+        if not (scores := [c for c in rep.columns if c not in ('n', 'n_new', 'thr', 'train_accuracy')]): raise ValueError("the report has no score column to plot")
         metric = 'map5_thr' if 'map5_thr' in scores else scores[0]
     folds = rep.drop(index=[i for i in ('mean', 'std', 'oof') if i in rep.index])
     if ax is None: _, ax = plt.subplots(figsize=(5, 3))
@@ -108,7 +108,8 @@ def plot_cv(rep:pd.DataFrame, # from `run_cv` or `RunFolder.report`
     if 'oof' in rep.index: ax.axhline(rep.loc['oof', metric], c='tab:red', label=f"OOF {rep.loc['oof', metric]:.4f}")
     lo = min(folds[metric].min(), rep.loc['oof', metric] if 'oof' in rep.index else 1)
     ax.set(xlabel='fold', ylabel=metric, ylim=(max(0, lo - .05), min(1.0, folds[metric].max() + .05) if folds[metric].max() <= 1 else None))
-    ax.legend(loc='lower right'); return ax
+    ax.legend(loc='upper left', bbox_to_anchor=(1.01, 1), frameon=False)   # beside the bars, never over them
+    return ax
 
 # %% ../nbs/21_cv.ipynb #42e433c9
 def warn_underfit(rep:pd.DataFrame, # a CV report (`run_cv`, `RunFolder.report`)
