@@ -101,6 +101,7 @@ Promise.all(imgs.map(i => i.complete ? null : new Promise(r => { i.addEventListe
     links: [...document.querySelectorAll('a[href]')].map(a => new URL(a.getAttribute('href'), document.baseURI).href),
     ids: [...document.querySelectorAll('[id]')].map(e => e.id).concat([...document.querySelectorAll('a[name]')].map(a => a.name)),
     pres: document.querySelectorAll('pre').length,
+    figures: document.querySelectorAll('article img').length,
     entries: document.querySelectorAll('a.kk-source').length,
     title: document.title,
   }));
@@ -132,6 +133,20 @@ def test_every_page(visited):
     assert not errs, f'console errors: {json.dumps(errs, indent=1)}'
     imgs = {p: i['bad_imgs'] for p, i in visited.items() if i['bad_imgs']}
     assert not imgs, f'images that did not load: {json.dumps(imgs, indent=1)}'
+
+def _stored_figures(nb:Path)->int:
+    "Figures (PNG outputs) a notebook stores"
+    cells = json.loads(nb.read_text())['cells']
+    return sum('image/png' in o.get('data', {}) for c in cells for o in c.get('outputs', []))
+
+def test_tutorials_show_their_figures(visited):
+    "Each tutorial's page shows every figure its notebook stores (folds, augmentations, finder, CV...), loaded"
+    tuts = {page.with_suffix('.html').as_posix(): nb for nb, page in pages().items() if page.parts[0] == 'tutorials'}
+    assert len(tuts) >= 4, tuts
+    for page, nb in tuts.items():
+        n = _stored_figures(nb)
+        assert n >= 3, f'{nb} stores {n} figures: run `python3 dev.py docs {nb}`'
+        assert visited[page]['figures'] >= n and not visited[page]['bad_imgs'], (page, visited[page]['figures'], n)
 
 def test_internal_links(visited, server):
     "Every link within the site reaches a file of it, and every #anchor an element of its page"
