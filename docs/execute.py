@@ -245,10 +245,9 @@ _WHALE_STOP = {'41d62d0c', '95f3f991', '2d68346d'}   # the whale tutorial's: the
 # What a notebook prints that changes from run to run, each a narrow pattern: (notebook, cell ids or None for all of
 # its cells, regex, replacement)
 SCRUBS = [
-    # timings printed on purpose: how long the datasets take to make, reading a finished run back, the CLI's summary
+    # timings printed on purpose: how long the datasets take to make, the CLI's summary
     ('24_datasets.ipynb', None, r'\b(built|rendered) in \d+\.\ds', r'\1 in …s'),
     ('24_datasets.ipynb', None, r'\(\d+ ms an image\)', '(… ms an image)'),
-    ('whale.ipynb', None, r'^\d+\.\d s$', '… s'),
     ('27_cli.ipynb', None, r'\b(\d+ fold\(s\)), \d+\.\d min\b', r'\1, … min'),
     # a run's status.json: when it was written, and the W&B run's random id
     ('whale.ipynb', None, r"'time': \d+\.\d+,", "'time': …,"),
