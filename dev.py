@@ -109,7 +109,7 @@ def test():
     sh(BIN/'python', ROOT/'docs'/'execute.py', '--check', '--n-workers', '2', '--timing')
     # two pytest workers, a test file each at a time (module fixtures stay in one process): the process-level tests
     # are single-threaded (OMP_NUM_THREADS=1), so two of them fill CI's 2 cores and halve the wall time
-    r = sh(BIN/'python', '-m', 'pytest', '-q', '-n', '2', '--dist', 'loadfile', *sys.argv[2:], check=False)
+    r = sh(BIN/'python', '-m', 'pytest', '-q', '-n', '2', '--dist', 'loadfile', '--durations', '12', *sys.argv[2:], check=False)
     if r.returncode == 5:
         print('FAIL: pytest collected no tests (exit code 5): the process-level test suite is missing.')
         sys.exit(1)

@@ -63,6 +63,15 @@ def score_preds(preds, # (n_rows, n_classes) scores; (n_rows, n_labels) for mult
     first = [c for c in (m.name, f'{m.name}_tuned') if c in res]   # the competition's metric leads the report
     return {'metric': m.name, **{c: res[c] for c in first}, **{c: v for c, v in res.items() if c not in first}}
 
+# %% ../nbs/21_cv.ipynb #ad7e6f74
+def _add_row(rep:pd.DataFrame, name:str, row:pd.Series):
+    """`rep.loc[name] = row` (aligned on the columns); a count column turns float first where the row's value is not a
+    whole number (a mean of 673 and 674 rows), as pandas would, without the warning its next major version makes an error."""
+    row = row.reindex(rep.columns)
+    for c in rep.columns:
+        if rep[c].dtype.kind in 'iu' and not (pd.notna(row[c]) and float(row[c]).is_integer()): rep[c] = rep[c].astype(float)
+    rep.loc[name] = row
+
 # %% ../nbs/21_cv.ipynb #9a2c82a3
 @patch
 def report(self:RunFolder, folds:list=None, # which finished folds; default all
@@ -78,14 +87,14 @@ def report(self:RunFolder, folds:list=None, # which finished folds; default all
     cols = sorted(cols, key=lambda c: c in ('n', 'n_new'))   # the counts last
     rep = pd.DataFrame(rows).set_index('fold')[cols]
     rep.index = rep.index.map(str)
-    rep.loc['mean'] = rep.mean(); rep.loc['std'] = rep.iloc[:-1].std(ddof=0)
+    _add_row(rep, 'mean', rep.mean()); _add_row(rep, 'std', rep.iloc[:-1].std(ddof=0))
     first = None   # (share of OOF rows answered new_whale first, share that are new)
     if oof := self.oof(folds):
         if self.knn:   # each fold's rows against its own gallery, one threshold for all
-            ko = knn_oof(self, folds); rep.loc['oof'] = pd.Series(ko['summary'])
+            ko = knn_oof(self, folds); _add_row(rep, 'oof', pd.Series(ko['summary']))
             first = (ko['scores'][:, 0] < ko['res'].thr).mean(), (ko['targs'] == IGNORE_IDX).mean()
         else:
-            rep.loc['oof'] = pd.Series(score_preds(oof['preds'], oof['targs'], k, metric)).reindex(cols)
+            _add_row(rep, 'oof', pd.Series(score_preds(oof['preds'], oof['targs'], k, metric)))
             if 'thr' in rep: first = (np.asarray(oof['preds']).max(1) < rep.loc['oof', 'thr']).mean(), (oof['targs'] == IGNORE_IDX).mean()
     save_report(self, rep, oof)
     warn_underfit(rep, first, self.path)

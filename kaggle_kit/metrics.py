@@ -262,6 +262,7 @@ def _logloss(targs, preds):
     "sklearn's `log_loss`: over all classes if single-label, the mean of each column's binary log loss if multi-label"
     t, p = _known(targs, preds)
     t, p = _int(t), _probs(p, 'log loss', rows=t.ndim == 1 and p.ndim == 2)
+    if t.ndim == 1 and p.ndim == 2: p = p.astype(np.float64) / p.sum(1, keepdims=True, dtype=np.float64)  # float32 softmax rows: exactly 1, as sklearn checks
     if t.ndim == 2: return float(np.mean([log_loss(t[:, j], p[:, j], labels=[0, 1]) for j in range(t.shape[1])]))
     return log_loss(t, p, labels=np.arange(p.shape[1]) if p.ndim == 2 else [0, 1])
 
