@@ -187,7 +187,7 @@ def _prune_best(folder:Path, # a run folder, locked by this process, that `_prun
 
 # %% ../nbs/16_checkpoint.ipynb #5a0e0b11
 class _Writer:
-    "Writes one run folder's checkpoints in a background thread: one write in flight, a failed one reported, never raised."
+    "Writes a run folder's checkpoints in a background thread, one at a time, and its status; a failure is reported, never raised."
     def __init__(self, folder:Path, keep:int, background:bool):
         self.dir, self.keep, self.background = Path(folder), keep, background
         self.saved, self.t_save, self.error = None, 0., None   # newest intact checkpoint; seconds a save takes; `(file, exception)`
@@ -222,6 +222,12 @@ class _Writer:
         (f, ex), self.error = self.error, None
         prev = f"the previous checkpoint {self.saved} is intact" if self.saved else "no earlier checkpoint of this run was written"
         warnings.warn(f"Could not write checkpoint {f}: {ex}. {prev}; training goes on.")
+
+    def status(self, state:str, pos:dict, **kw):
+        "`write_status` with `pos`, the newest checkpoint, the W&B run, then `kw`; a failure is reported as a failed checkpoint is."
+        ckpt = self.saved.name if self.saved else None
+        try: write_status(self.dir, state, **{**pos, 'checkpoint': ckpt, 'wandb': _wandb_id(), **kw})
+        except OSError as ex: self.error = (self.dir/'status.json', ex)
 
 # %% ../nbs/16_checkpoint.ipynb #a52a0800
 def _fit_fingerprint(learn, # the Learner, in `before_fit` (its scheduler has started)
@@ -285,6 +291,61 @@ def _ckpt_state(learn, # the Learner, after a batch or an epoch of the fit
             'pct_train': float(learn.pct_train), 'train_iter': int(learn.train_iter), 'fp': fp, 'fps': fps,
             'rng': plain_data(rng_states()), 'learn': learner_state(learn), 'wandb': _wandb_id(), 'time': time.time()}
 
+# %% ../nbs/16_checkpoint.ipynb #fa08f4d1
+def _fit_start(learn, # the Learner, in `before_fit`: `n_epoch` is the fit's, all of its epochs
+               folder:Path, # the run folder, locked by this process
+               search:list, # more folders holding checkpoints of the run; None: `default_search(folder)`
+               fit:int, # the fit of its cell
+               fp:dict, # the fit's fingerprint (`_fit_fingerprint`)
+               writer:_Writer, # the run folder's writer
+               weights_only:bool, # on a fingerprint mismatch, load the weights and start over instead of refusing
+              ) -> dict|None:
+    "Start fit `fit` from the run's furthest checkpoint (resumed, its weights only, or skipped): the state to restore, or None."
+    for t in (t for pat in BEST_TMP for t in folder.glob(pat)): t.unlink(missing_ok=True)   # killed best-model writes
+    found = find_checkpoint(folder, default_search(folder) if search is None else search)
+    if found is None or found[1]['fit'] < fit: return None   # none, or an earlier fit finished: this one starts fresh
+    f, st = found
+    diff = _config_diff(f, st, fit, fp, weights_only)
+    if st['fit'] > fit and not diff: learn.n_epoch = 0; return None   # a later fit of this cell has one: skip this one
+    if not diff: return _resume_from(learn, f, st, folder, writer, learn.n_epoch)
+    load_learner_state(learn, st['learn'], weights_only=True); writer.resumed(f)
+    print(f"Loaded the weights of {f}; training starts over (the configuration differs).")
+
+# %% ../nbs/16_checkpoint.ipynb #ed9f1606
+class _Pace:
+    "A fit's clocks (a training batch's time, the validation's, the last save) and what still fits before the session limit."
+    def __init__(self,
+        clock:SessionClock=None, # the session's clock; None before the first fit
+        margin:float=None, # minutes kept free before the limit; None: no limit to keep to
+    ):
+        self.clock, self.margin = clock, margin
+        self.batch = self.valid = None                  # seconds a training batch, the validation take
+        self.last = self._tb = self._tv = time.time()   # the last save; the start of the batch, of the validation
+
+    def start(self, valid:bool=False):
+        "Start the clock of the next training batch, or of the validation."
+        if valid: self._tv = time.time()
+        else: self._tb = time.time()
+    def valid_done(self): self.valid = time.time() - self._tv
+    def batch_done(self) -> float:
+        "Time the training batch that just ended, in a moving average; returns the time now, when the next one starts."
+        now = time.time(); dt, self._tb = now - self._tb, now
+        self.batch = dt if self.batch is None else 0.9*self.batch + 0.1*dt
+        return now
+
+    def due(self, every:float, now:float=None) -> bool:
+        "Are `every` minutes past since the last save?"
+        return (time.time() if now is None else now) - self.last >= every*60
+    def next_batch(self, last:bool, n_valid:int) -> float:
+        "Seconds the next training batch takes, and the validation after the epoch's `last` (untimed: as `n_valid` batches)."
+        return self.batch + (self.valid or self.batch*n_valid) * last
+    def next_epoch(self, n_iter:int) -> float:
+        "Seconds a whole epoch takes: `n_iter` training batches and the validation."
+        return self.batch*n_iter + (self.valid or 0)
+    def overruns(self, secs:float, t_save:float) -> bool:
+        "Would `secs` more seconds of training, a save of `t_save` seconds and the margin overrun the session limit?"
+        return self.margin is not None and self.clock.remaining < secs + t_save + self.margin*60
+
 # %% ../nbs/16_checkpoint.ipynb #333dfdc6
 class TimedCheckpoint(Callback):
     "Save the full training state every `every` minutes, stop before the session limit, resume where it stopped."
@@ -304,53 +365,39 @@ class TimedCheckpoint(Callback):
     ):
         store_attr(but='path'); self.path = str(path)   # a str: WandbCallback's config logging chokes on Path
         self.fit_idx, self.total, self.stopped = -1, None, None   # fit of the cell, its n_epoch, why it stopped
-        self.fps, self._scheduled, self._held = [], set(), None    # fingerprint of each fit; scheduled hypers; see `_lock`
+        self.fps, self._scheduled = [], set()            # fingerprint of each fit; hyper-parameters scheduled so far
+        self._held, self._pace = ExitStack(), _Pace()   # the run folder's lock in a fit; the clocks (`get_preds` times too)
         self.writer = _Writer(self.dir, keep, background)
 
     saved = property(lambda self: self.writer.saved, doc="The newest intact checkpoint of the run, or None.")
     dir = property(lambda self: Path(self.path), doc="The run folder, as a `Path`.")
 
-    # where a fit starts
     def before_fit(self):
         "Find the furthest checkpoint of this run, check its fingerprint, load it and shorten the fit to the epochs left."
         self.run = not hasattr(self, 'lr_finder') and not hasattr(self, 'gather_preds')
         if not self.run: return
         self.wait(); _remove_offset(self.learn)
         if self.stopped: self.learn.n_epoch = 0; return
-        self._lock()
-        try: self._start()
-        except BaseException: self._unlock(); raise
-
-    def _start(self):
-        self.fit_idx += 1
-        if self.clock is None: self.clock = SessionClock()
-        self.total, self.n_iter = self.n_epoch, len(self.dls.train)
-        self.fp, self._scheduled = _fit_fingerprint(self.learn, self.config, self._scheduled)
-        self.fps = [*self.fps[:self.fit_idx], self.fp]
-        self._exact = hasattr(self.dls.train, 'skip')               # the kit's DataLoaders can start an epoch at any batch
-        self._resume, self._offset, self.trained = None, 0, False  # the state resumed, batches it skips, trained yet
-        self._t_batch, self._t_valid, self.writer.t_save = None, None, 0.  # seconds a batch, the validation, a save take
-        self._last = self._tb = self._tv = time.time()               # last save; start of the batch, of the validation
-        for t in (t for pat in BEST_TMP for t in self.dir.glob(pat)): t.unlink(missing_ok=True)   # killed best-model writes
-        found = find_checkpoint(self.dir, default_search(self.dir) if self.search is None else self.search)
-        if found: self._load(*found)
-        if self.learn.n_epoch and self._no_time_for(0):
-            st = self._resume or {'epoch': 0, 'iter': 0}   # where training would have started
-            self._stop('with no session time left to train', st['epoch'], st['iter'])
-        self._status('running')
-
-    def _load(self, f, st):
-        if st['fit'] < self.fit_idx: return   # an earlier fit finished: this one starts fresh
-        diff = _config_diff(f, st, self.fit_idx, self.fp, self.weights_only)
-        if st['fit'] > self.fit_idx and not diff: self.learn.n_epoch = 0; return  # a later fit of this cell has one: skip
-        if not diff: self._resume = _resume_from(self.learn, f, st, self.dir, self.writer, self.total); return
-        load_learner_state(self.learn, st['learn'], weights_only=True); self.writer.resumed(f)
-        print(f"Loaded the weights of {f}; training starts over (the configuration differs).")
+        with ExitStack() as lock:   # the run folder's lock: held until `after_fit`, released if the start fails or stops
+            lock.enter_context(folder_lock(self.dir)); self.fit_idx += 1
+            if self.clock is None: self.clock = SessionClock()
+            self.total, self.n_batches = self.n_epoch, len(self.dls.train)   # not `n_iter`: the Learner's own, which validation changes
+            self._exact = hasattr(self.dls.train, 'skip')   # the kit's DataLoaders can start an epoch at any batch
+            self.fp, self._scheduled = _fit_fingerprint(self.learn, self.config, self._scheduled)
+            self.fps = [*self.fps[:self.fit_idx], self.fp]
+            self._offset, self.trained, self.writer.t_save = 0, False, 0.   # batches a resumed epoch skips; trained yet
+            self._pace = _Pace(self.clock, self.margin if self.budget else None)
+            self._resume = _fit_start(self.learn, self.dir, self.search, self.fit_idx, self.fp, self.writer,
+                                      self.weights_only)   # the state to restore before the next batch
+            if self.learn.n_epoch and self._no_time_for(0):
+                st = self._resume or {'epoch': 0, 'iter': 0}   # where training would have started
+                self._stop('with no session time left to train', st['epoch'], st['iter'])
+            self._status('running'); self._held = lock.pop_all()
 
     # the training loop (`run_valid=False`: the batch events of validation are not seen)
     def before_train(self):
         "Start the batch clock; in a resumed epoch, restore the position and the random states just before its next batch."
-        self._tb = time.time()
+        self._pace.start()
         if (st := self._resume) is not None: self._resume = None; self._offset = _restore_position(self.learn, st)
     def before_batch(self):
         "In a resumed epoch, add the batches done before the stop to fastai's `iter`, which counts from 0."
@@ -360,29 +407,25 @@ class TimedCheckpoint(Callback):
         self._offset = 0
     def before_validate(self):
         "Start the validation's clock."
-        self._tv = time.time()
+        self._pace.start(valid=True)
     def after_validate(self):
         "Time the validation: a stop before an epoch's last batch leaves time for it."
-        self._t_valid = time.time() - self._tv
+        self._pace.valid_done()
 
     def after_batch(self):
         "Time the batch; save every `every` minutes, and save and stop when the next batch would overrun the session."
-        now = time.time(); dt, self._tb = now - self._tb, now
-        self._t_batch = dt if self._t_batch is None else 0.9*self._t_batch + 0.1*dt
-        self.trained = True
-        self.writer.report()
+        now = self._pace.batch_done(); self.trained = True; self.writer.report()
         if not self._exact: return
-        last = self.iter + 1 == self.n_iter   # the validation comes after this batch
-        if self._no_time_for(self._t_batch + (self._t_valid or self._t_batch*len(self.dls.valid)) * last):
+        last = self.iter + 1 == self.n_batches   # the validation comes after this batch
+        if self._no_time_for(self._pace.next_batch(last, len(self.dls.valid))):
             self._save(); self._stop('for the session limit', self.epoch, self.iter + 1)
-        elif now - self._last >= self.every*60: self._save()
+        elif self._pace.due(self.every, now): self._save()
 
     def after_epoch(self):
         "Save at the epoch's end; with DataLoaders that cannot start mid-epoch, stop when the next epoch would overrun."
         if not self.trained: return
-        timed = time.time() - self._last >= self.every*60
-        if self.at_epoch_end or (timed and not self._exact): self._save(epoch_end=True)
-        if not self._exact and self.epoch + 1 < self.total and self._no_time_for(self._t_batch*self.n_iter + (self._t_valid or 0)):
+        if self.at_epoch_end or (self._pace.due(self.every) and not self._exact): self._save(epoch_end=True)
+        if not self._exact and self.epoch + 1 < self.total and self._no_time_for(self._pace.next_epoch(self.n_batches)):
             if not self.at_epoch_end: self._save(epoch_end=True)
             self._stop('for the session limit', self.epoch + 1, 0)
 
@@ -393,42 +436,27 @@ class TimedCheckpoint(Callback):
         try:
             if self.stopped: self.wait(); raise SessionLimitReached(self.stopped)
             if self.trained: self._save(complete=True)
-            self.wait(); self.writer.report()
-            self._status('done')
-        finally:
-            self.wait(); self._unlock()
+            self.wait(); self.writer.report(); self._status('done')
+        finally: self.wait(); self._held.close()
 
-    # the run folder's lock, for the length of a fit
-    def _lock(self): self._held = ExitStack(); self._held.enter_context(folder_lock(self.dir))
-    def _unlock(self):
-        held, self._held = self._held, None
-        if held is not None: held.close()
+    def wait(self):
+        "Wait for the checkpoint being written, if any."
+        self.writer.wait()
 
     # saving and stopping
-    def _no_time_for(self, secs):
-        "Would `secs` more seconds of training, a save and the margin overrun the session limit?"
-        return self.budget and self.clock.remaining < secs + self.writer.t_save + self.margin*60
+    def _no_time_for(self, secs): return self._pace.overruns(secs, self.writer.t_save)
     def _save(self, epoch_end=False, complete=False):
         self.wait(); self.writer.report()
         st = _ckpt_state(self.learn, self.fit_idx, self.total, self.fp, self.fps, epoch_end, complete)
         self.writer.write(st, self.dir/ckpt_name(self.fit_idx, st['epoch'], st['iter']), _bests(self.learn),
                           lambda f: self._status('running', checkpoint=f.name))
-        self._last = time.time()
-    def wait(self):
-        "Wait for the checkpoint being written, if any."
-        self.writer.wait()
-
+        self._pace.last = time.time()
     def _status(self, state, **kw):
-        "`write_status` with the position and the newest checkpoint; a failure is reported as a failed checkpoint is."
-        pos = {'fit': self.fit_idx, 'epoch': getattr(self.learn, 'epoch', 0), 'n_epoch': self.total,
-               'checkpoint': self.saved.name if self.saved else None, 'wandb': _wandb_id()}
-        try: write_status(self.dir, state, **{**pos, **kw})
-        except OSError as ex: self.writer.error = (self.dir/'status.json', ex)
-
+        self.writer.status(state, dict(fit=self.fit_idx, epoch=getattr(self.learn, 'epoch', 0), n_epoch=self.total), **kw)
     def _stop(self, why, epoch, batch):
         "End `fit` cleanly; training continues at `epoch` (from 0) after `batch` batches of it."
         self.wait(); self.writer.report()
-        where = f"fit {self.fit_idx}, epoch {epoch+1}/{self.total}, batch {batch}/{self.n_iter}"
+        where = f"fit {self.fit_idx}, epoch {epoch+1}/{self.total}, batch {batch}/{self.n_batches}"
         self.stopped = _stop_message(why, where, self.clock.remaining, self.path, self.saved)
         self._status('stopped', reason=why, where=where, epoch=epoch, message=self.stopped)
         raise CancelFitException()

@@ -262,44 +262,54 @@ def is_excluded(name:str, # a distribution name, in any spelling (`Nvidia_cuDNN.
 def bundle_reqs(report:dict, # `pip install --dry-run --report` JSON: what installing `root` would install
                 exclude=DEFAULT_EXCLUDE, # packages the image owns: left out, with what only they need
                 root:str='kaggle-kit', # the distribution the walk starts from
+                python_version:str=None, # the target's Python (e.g. '3.12') for `python_version` markers; default this one
                ) -> dict:
     "Name → version of what `root` needs (itself included), walking `Requires-Dist` but never into an excluded package."
     items = {_canon(i['metadata']['name']): i['metadata'] for i in report['install']}
+    env = {'python_version': python_version, 'python_full_version': f'{python_version}.0'} if python_version else {}
     keep, todo, seen = {}, [(_canon(root), '')], set()
     while todo:
         name, extra = todo.pop()
-        if (name, extra) in seen or name not in items or is_excluded(name, exclude): continue
+        if (name, extra) in seen or name not in items: continue
+        excl = is_excluded(name, exclude)   # the image's own: only an extra asked of it can need what the image lacks
+        if excl and not extra: continue
         seen.add((name, extra)); meta = items[name]
-        keep[meta['name']] = meta['version']
+        if not excl: keep[meta['name']] = meta['version']
         for s in meta.get('requires_dist', []):
             r = Requirement(s)
             if extra and r.marker is None: continue   # walked already, for the base requirements
-            if r.marker is None or r.marker.evaluate({'extra': extra}): todo += [(_canon(r.name), e) for e in ('', *r.extras)]
+            if r.marker is None or r.marker.evaluate({**env, 'extra': extra}):
+                if excl and r.marker.evaluate({**env, 'extra': ''}): continue   # the image's package needs it without the extra
+                todo += [(_canon(r.name), e) for e in ('', *r.extras)]
     return keep
 
 # %% ../nbs/27_cli.ipynb #ba4a453d
 def bundle(dest:str, # folder to write (new or empty), e.g. /kaggle/working/kaggle-kit-wheels
            kit:str=None, # the kit to bundle: a wheel, a source folder or a pip requirement; default: the installed kit's source tree, else kaggle-kit==<its version>
            exclude:str='', # more packages the target image owns, comma-separated, `*` allowed (on top of torch, torchvision, torchaudio, triton, nvidia-*, cuda-*)
+           python_version:str=None, # build for this Python, e.g. 3.12 (wheels only); default this one
+           platform:str=None, # build for these platforms, comma-separated, e.g. manylinux_2_35_x86_64 (and every older glibc); default this one
            timeout:float=1800, # seconds each pip step may take
           ) -> dict:
     "Wheels of the kit and its dependencies, without the image's GPU stack, for `pip install --no-index` offline."
     spec, dest = _kit_spec(kit), _check_dest(dest)
     excl = DEFAULT_EXCLUDE + tuple(s.strip() for s in exclude.split(',') if s.strip())
+    tgt = _target_args(python_version, platform)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         whl = _kit_wheel(spec, tmp/'kit', timeout)
-        _pip('install', '--dry-run', '--ignore-installed', '--quiet', '--report', tmp/'report.json', whl, timeout=timeout,
-             what='resolving the dependencies')
+        _pip('install', '--dry-run', '--ignore-installed', '--quiet', '--report', tmp/'report.json', *tgt,
+             *(['--target', tmp/'target'] if tgt else []), whl, timeout=timeout, what='resolving the dependencies')
         report = json.loads((tmp/'report.json').read_text())
-        keep = {n: v for n, v in bundle_reqs(report, excl).items() if _canon(n) != 'kaggle-kit'}
-        if keep: _pip('wheel', '--no-deps', '-w', tmp/'kit', *[f'{n}=={v}' for n, v in sorted(keep.items())], timeout=timeout,
-                      what='downloading and building the dependency wheels')
+        keep = {n: v for n, v in bundle_reqs(report, excl, python_version=python_version).items() if _canon(n) != 'kaggle-kit'}
+        reqs = [f'{n}=={v}' for n, v in sorted(keep.items())]
+        if keep and tgt: _pip('download', '--no-deps', '-d', tmp/'kit', *tgt, *reqs, timeout=timeout, what='downloading the dependency wheels')
+        elif keep: _pip('wheel', '--no-deps', '-w', tmp/'kit', *reqs, timeout=timeout, what='downloading and building the dependency wheels')
         wheels = sorted((tmp/'kit').glob('*.whl'))
         for f in wheels: shutil.move(f, dest/f.name)
     left = sorted({i['metadata']['name'] for i in report['install']} - set(keep) - {'kaggle-kit'})
     mb = sum((dest/f.name).stat().st_size for f in wheels) / 2**20
-    (dest/'install.txt').write_text(_install_txt(len(wheels), mb, excl, left))
+    (dest/'install.txt').write_text(_install_txt(len(wheels), mb, excl, left, python_version, platform))
     print(f'wrote {len(wheels)} wheels ({mb:.1f} MB) and install.txt to {dest}; left to the image: {", ".join(left) or "nothing"}')
     print(f'offline install: {INSTALL_OFFLINE}')
     return dict(dest=str(dest), wheels=[f.name for f in wheels], mb=mb, left_out=left)
@@ -334,9 +344,12 @@ def _pip(*args, timeout, what):
     if r.returncode: raise CommandError(f'{what}: pip failed (exit {r.returncode})\n$ {" ".join(cmd)}\n{r.stderr[-3000:]}')
     return r
 
-def _install_txt(n, mb, excl, left):
+def _install_txt(n, mb, excl, left, python_version=None, plat=None):
+    built = (f"Built for Python {python_version or platform.python_version()} on {plat or f'{sys.platform} {platform.machine()}'}"
+             f"{' (and older glibc)' if plat and 'manylinux_2_' in plat else ''}" if python_version or plat else
+             f"Built with Python {platform.python_version()} on {sys.platform} {platform.machine()}")
     return f"""kaggle-kit {kaggle_kit.__version__}: {n} wheels ({mb:.0f} MB) for an install without internet.
-Built with Python {platform.python_version()} on {sys.platform} {platform.machine()}: install on the same Python version.
+{built}: install on the same Python version.
 Never bundled, so the image's own builds stay: {', '.join(excl)}
 Left out here: {', '.join(left) or 'nothing'}
 
@@ -344,6 +357,25 @@ Upload this folder as a Kaggle dataset, attach it to the notebook, and run (<dat
 
 {INSTALL_OFFLINE}
 """
+
+def _platform_tags(tag:str) -> list:
+    "pip's `--platform` tags for `tag`: a `manylinux_2_N_<arch>` stands for every older glibc and the legacy names (pip matches tags exactly)"
+    m = re.fullmatch(r'manylinux_2_(\d+)_(\w+)', tag)
+    if not m: return [tag]
+    n, arch = int(m[1]), m[2]
+    legacy = [f'{name}_{arch}' for glibc, name in ((17, 'manylinux2014'), (12, 'manylinux2010'), (5, 'manylinux1')) if glibc <= n]
+    return [f'manylinux_2_{i}_{arch}' for i in range(n, 4, -1)] + legacy
+
+def _target_args(python_version:str=None, # e.g. '3.12'
+                 platform:str=None, # comma-separated platform tags, e.g. 'manylinux_2_35_x86_64'
+                ) -> list:
+    "pip's options for wheels of another Python or platform (binaries only: pip cannot build for another Python); [] for this one"
+    if not python_version and not platform: return []
+    if python_version and not re.fullmatch(r'3\.\d+', str(python_version)):
+        raise CommandError(f'python_version: expected a version such as 3.12, got {python_version!r}')
+    tags = [t for p in (platform or '').split(',') if p.strip() for t in _platform_tags(p.strip())]
+    return ['--only-binary=:all:', *(['--python-version', str(python_version)] if python_version else []),
+            *[a for t in tags for a in ('--platform', t)]]
 
 # %% ../nbs/27_cli.ipynb #56f853e2
 _BUILD_FILES = ('pyproject.toml', 'setup.py', 'setup.cfg', 'MANIFEST.in', 'README*', 'LICEN[CS]E*', 'NOTICE*')   # read by a build, beside the package

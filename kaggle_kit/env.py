@@ -148,12 +148,33 @@ class SessionClock:
         return f'SessionClock(elapsed={h(self.elapsed)}, limit={h(self.limit)}, remaining={h(self.remaining)})'
 
 # %% ../nbs/00_env.ipynb #ad4dae99
+_CUBLAS = ':4096:8'   # cuBLAS's deterministic workspace setting (the larger of the two its documentation gives)
+_cublas_ours = False  # did `_deterministic` set CUBLAS_WORKSPACE_CONFIG (so that switching off removes it)?
+
+def _deterministic(on:bool=True, # deterministic kernels (exact, slower on a GPU) or the fastest ones
+                  ):
+    "Switch cuDNN's, cuBLAS's and torch's deterministic modes on or off (kernels without one warn, not raise)."
+    global _cublas_ours
+    torch.backends.cudnn.deterministic = on
+    if on: torch.backends.cudnn.benchmark = False
+    if on and 'CUBLAS_WORKSPACE_CONFIG' not in os.environ:
+        os.environ['CUBLAS_WORKSPACE_CONFIG'], _cublas_ours = _CUBLAS, True
+        if torch.cuda.is_initialized():
+            warnings.warn("seed_everything: CUBLAS_WORKSPACE_CONFIG was set after CUDA was first used: cuBLAS keeps the "
+                          "workspace it chose, so matrix products may not be reproducible. Call seed_everything before "
+                          "anything uses the GPU (restart the runtime and run it first).")
+    if not on and _cublas_ours:   # the kit's own setting only; a user's stays
+        if os.environ.get('CUBLAS_WORKSPACE_CONFIG') == _CUBLAS: del os.environ['CUBLAS_WORKSPACE_CONFIG']
+        _cublas_ours = False
+    torch.use_deterministic_algorithms(on, warn_only=True)
+
 def seed_everything(seed:int=42, # the run's seed
-                    reproducible:bool=True, # deterministic cuDNN (slower, exact)
+                    reproducible:bool=True, # deterministic cuDNN, cuBLAS and torch kernels (slower on a GPU, exact); False: switched off
                    ):
-    "Seed Python, NumPy, torch (CPU and CUDA) and the hash seed of child processes."
+    "Seed Python, NumPy, torch (CPU and CUDA) and the hash seed of child processes; `reproducible` sets the deterministic modes."
     os.environ['PYTHONHASHSEED'] = str(seed)
     set_seed(seed, reproducible=reproducible)
+    _deterministic(reproducible)
 
 # %% ../nbs/00_env.ipynb #88cb483b
 @contextmanager

@@ -97,20 +97,22 @@ def knn(query, # (n_query, emb_dim) embeddings, numpy or torch (any float dtype,
         gallery, # (n_gallery, emb_dim) embeddings to search
         k:int=100, # neighbours per query row
         chunk:int=4096, # rows of query and of gallery per block: memory ~ chunk x chunk similarities
+        device=None, # where to compute, e.g. 'cuda'; default the query's device. The gallery is copied there once, the queries by block
        ): # (sims (n_query, k) float32, idxs (n_query, k) int64) numpy, best first
     "Top `k` gallery rows of each query row by cosine similarity, by blocks of matrix products; equal similarities: lower gallery index first"
     q, g = _emb2d(query, 'query'), _emb2d(gallery, 'gallery')
     _check_dims(q, g); check_k(k); check_int(chunk, 'chunk')
     if k > len(g): raise ValueError(f'k={k} is more than the {len(g)} gallery rows')
-    g = g.to(q.device)
-    ginv, qinv = _inv_norms(g, 'gallery', chunk), _inv_norms(q, 'query', chunk)
+    dev = q.device if device is None else torch.device(device)
+    g = g.to(dev)
+    ginv, qinv = _inv_norms(g, 'gallery', chunk), _inv_norms(q, 'query', chunk)   # the query's where it is
     c, d = min(chunk, len(q)), q.shape[1]
-    new = lambda n, dt=torch.float32: torch.empty(n, dtype=dt, device=q.device)
+    new = lambda n, dt=torch.float32: torch.empty(n, dtype=dt, device=dev)
     qbuf, bufs = new(c*d), (new(min(chunk, len(g))*d), new(c*min(chunk, len(g))))
     sims, idxs = np.empty((len(q), k), np.float32), np.empty((len(q), k), np.int64)
     for i in range(0, len(q), chunk):
-        qb = q[i:i+chunk]
-        v, j = _knn_rows(torch.mul(qb.float(), qinv[i:i+chunk, None], out=_block(qbuf, *qb.shape)), g, ginv, k, chunk, bufs)
+        qb, qi = q[i:i+chunk].to(dev), qinv[i:i+chunk, None].to(dev)
+        v, j = _knn_rows(torch.mul(qb.float(), qi, out=_block(qbuf, *qb.shape)), g, ginv, k, chunk, bufs)
         sims[i:i+len(qb)], idxs[i:i+len(qb)] = v.cpu().numpy(), j.cpu().numpy()
     return sims, idxs
 

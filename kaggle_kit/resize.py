@@ -255,6 +255,42 @@ def _drop_metric(learn, # the learner reporting it
     "`learn.metrics` without `m`."
     if m is not None: learn.metrics = [o for o in learn.metrics if o is not m]
 
+# %% ../nbs/09_resize.ipynb #b49ff868
+def _fit_sizes(dl, # the training DataLoader
+               model:nn.Module, # the model, for `step='stride'`
+               mode:str, # 'batch' or 'items'
+               step:int|str, # ramp step in pixels, or 'stride'
+               final:int|tuple|None, # `ProgressiveResize`'s `final`; None: the size the training batches arrive at
+              ) -> tuple:
+    "(resize transforms of `dl`, ramp step in pixels, final (height, width) or None: the first batch tells) of a fit."
+    tfms = _sized_tfms(dl, mode == 'items')
+    if mode == 'items': _check_items_tfms(tfms, dl)
+    px_step = model_stride(model) if step == 'stride' else step
+    arrive = _size_hw(tfms[-1][0].size, tfms[-1][1]) if tfms else None
+    return tfms, px_step, _hw(final, 'final') if final is not None else arrive
+
+# %% ../nbs/09_resize.ipynb #a10f0d99
+def _final_hw(hw:tuple|None, # the final (height, width) a fit found; None: not known yet
+              expect:tuple|None, # the final size a restored state was heading to (`load_state_dict`); None: any
+             ) -> tuple:
+    "(final size, final size still expected): `hw` once known, refused when it is not the restored run's."
+    if hw is None: return None, expect
+    if expect is not None and hw != expect:
+        raise ValueError(f"the restored state trained towards final size {expect}, this fit's is {hw}")
+    return hw, None
+
+# %% ../nbs/09_resize.ipynb #2b316552
+def _put_back(learn, # the fit's learner; None: the callback was never added to one
+              orig:dict, # id(transform) -> (transform, original size), as `_set_sizes` kept them
+              metric, # the `size` metric of `_add_metric`, or None
+              guard, # the batch loop `_guard_batches` set, or None
+             ):
+    "Undo what a fit of `ProgressiveResize` changed: the transforms' sizes, the `size` column, the guard of the batch loop."
+    _restore_sizes(orig)
+    if learn is None: return
+    _drop_metric(learn, metric)
+    if guard is not None and learn.__dict__.get('all_batches') is guard: del learn.all_batches
+
 # %% ../nbs/09_resize.ipynb #2967d299
 class ProgressiveResize(Callback):
     "Train on small images first, growing to the full size for the final stretch of each `fit`."
@@ -273,7 +309,6 @@ class ProgressiveResize(Callback):
         store_attr()
         self.hw,self.final_hw,self.history,self._expect_final = None,None,[],None # the state, see `state_dict`
         self._orig,self._tfms,self._metric,self._valid_hw,self._guard = {},None,None,None,None # this fit's; `_tfms` from `before_train`
-
     @property
     def size(self):
         "Current training size: an int for square images, else (height, width)."
@@ -300,71 +335,45 @@ class ProgressiveResize(Callback):
         if self.valid == 'current': _warn_trackers(self.learn.cbs)
         self._guard = _guard_batches(self.learn, self._cleanup)
         if self.log_size: self._metric = _add_metric(self.learn, self._size_value, 'size')
-
     def before_train(self):
         "In the fit's first training epoch find the resize transforms and the final size; size this epoch's transforms."
         if self._tfms is None: # the fit's first training epoch
             try: self._start()
             except BaseException: self._cleanup(); raise
         self._update(self.pct_train, force=True)
-
     def before_batch(self):
         "Bring the batch to the target size when the transforms did not already."
         if self.training and self.final_hw is None: # no resize transform: the first batch tells the final size
-            self._set_final(tuple(self.xb[0].shape[-2:])); self._update(self.pct_train, force=True)
+            self.final_hw,self._expect_final = _final_hw(tuple(self.xb[0].shape[-2:]), self._expect_final)
+            self._update(self.pct_train, force=True)
         elif self.training and self.mode == 'batch': self._update(self.pct_train) # exact even if `pct_train` was moved
         hw = self.hw if self.training else self._valid_hw
         if hw is not None: _resize_batch(self.learn, hw)
-
     def after_batch(self):
         "In `mode='batch'`, size the transforms for the next batch (not after the last: `hw` is this epoch's size)."
         if self.training and self.mode == 'batch' and self.iter < self.n_iter-1: self._update(self.pct_train)
-
     def after_train(self):
         "Add the epoch's training size to `history`."
         if self.hw is not None: self.history.append([self.epoch, *self.hw])
-
     def before_validate(self):
         "Validate at the final or the current size; before any training (`validate`, TTA): no `size` column, no resizing."
         if self._tfms is None: self._valid_hw = None; _drop_metric(self.learn, self._metric); return
         self._valid_hw = self.hw if self.valid == 'current' else self.final_hw
         _valid_sizes(self.learn.dl, self.mode == 'items', self.hw if self.valid == 'current' else None, self._orig)
-
     def after_fit(self): "Put back everything the fit changed."; self._cleanup()
 
     # helpers
     def _start(self):
-        "First `before_train` of a fit: find the resize transforms, the step and the final size."
-        tfms = _sized_tfms(self.learn.dl, self.mode == 'items')
-        if self.mode == 'items': _check_items_tfms(tfms, self.learn.dl)
-        self._px_step = model_stride(self.learn.model) if self.step == 'stride' else self.step
-        self.history = [o for o in self.history if o[0] < self.epoch] # a resumed fit keeps the epochs before it
-        arrive = _size_hw(tfms[-1][0].size, tfms[-1][1]) if tfms else None
-        self.final_hw = None
-        self._set_final(_hw(self.final, 'final') if self.final is not None else arrive) # None: from the first batch
-        self._tfms = tfms
-
-    def _set_final(self, hw:tuple|None, # (height, width), or None: not known yet
-                  ):
-        "Set the final size; after `load_state_dict` it must be the one the restored run was heading to."
-        if hw is None: return
-        if self._expect_final is not None and hw != self._expect_final:
-            raise ValueError(f"the restored state trained towards final size {self._expect_final}, this fit's is {hw}")
-        self.final_hw,self._expect_final = hw,None
-
-    def _update(self, pct:float, # position in training, as `pct_train`
-                force:bool=False, # push the size into the transforms even if it did not change
-               ):
-        "Set the training size for `pct` and push it into the training transforms."
+        "First `before_train` of a fit: find the resize transforms, the step and the final size (`_fit_sizes`)."
+        tfms, self._px_step, hw = _fit_sizes(self.learn.dl, self.learn.model, self.mode, self.step, self.final)
+        self.history,self.final_hw = [o for o in self.history if o[0] < self.epoch],None # a resumed fit keeps the epochs before it
+        self.final_hw,self._expect_final = _final_hw(hw, self._expect_final); self._tfms = tfms
+    def _update(self, pct:float, force:bool=False):
+        "Set the training size for `pct` (as `pct_train`) and push it into the training transforms if it changed, or `force`."
         if self.final_hw is None: return
         hw = _hw(resize_schedule(pct, self.final_hw, self.initial, self.start, self.end, self._px_step))
         if hw != self.hw or force: self.hw = hw; _set_sizes(self._tfms, hw, self._orig)
-
     def _size_value(self): return None if self.hw is None else max(self.hw)
-
     def _cleanup(self):
-        "Undo everything the fit changed: sizes, the `size` column, the guard."
-        _restore_sizes(self._orig); self._orig,self._tfms = {},None
-        if self.learn is None: return
-        _drop_metric(self.learn, self._metric)
-        if self._guard is not None and self.learn.__dict__.get('all_batches') is self._guard: del self.learn.all_batches
+        "Undo everything the fit changed (`_put_back`) and forget this fit's transforms."
+        _put_back(self.learn, self._orig, self._metric, self._guard); self._orig,self._tfms = {},None

@@ -315,6 +315,19 @@ def _drop_tmp(folder:Path, # a run folder, or a fold's
     for n in names:
         for t in folder.glob(f'.{n}.*.tmp'): t.unlink(missing_ok=True)
 
+# %% ../nbs/13_run.ipynb #e2ffe717
+def _write_fold(d:Path, # the fold's folder; made if missing
+                state_dict:dict, # the model's final weights
+                preds:dict, # 'oof', 'test', 'gallery' -> the rows `save_preds` writes, or None: no file
+                done:dict, # what `done.json` records; the time it is written is added
+               ):
+    "Write a finished fold's files in `d`: weights (checksummed), predictions, then `done.json`, written last: it marks the fold finished."
+    d.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(state_dict, d/_FILES['model'])   # torch.save's bytes and a SHA-256 footer: `torch.load` reads it too
+    for what, rows in preds.items():
+        if rows is not None: save_preds(d/_FILES[what], *rows)
+    atomic_write(d/_FILES['done'], json.dumps({**done, 'time': time.time()}, indent=1))
+
 # %% ../nbs/13_run.ipynb #461851b8
 class RunFolder:
     "A CV run's folder (see the table above): the one owner of its layout, from `run_cv` and for your notebook."
@@ -421,11 +434,7 @@ class RunFolder:
                   gallery:tuple=None, # (ids, embeddings, targs) of the fold's training images, in a metric-learning run
                  ):
         "Weights (checksummed), predictions, then `done.json`: written last, it marks the fold finished."
-        self.fold_dir(fold).mkdir(parents=True, exist_ok=True)
-        save_checkpoint(state_dict, self.file('model', fold))   # torch.save's bytes and a SHA-256 footer: `torch.load` reads it too
-        for what, rows in (('oof', oof), ('test', test), ('gallery', gallery)):
-            if rows is not None: save_preds(self.file(what, fold), *rows)
-        atomic_write(self.file('done', fold), json.dumps({'fold': fold, **scores, 'vocab': vocab, 'time': time.time()}, indent=1))
+        _write_fold(self.fold_dir(fold), state_dict, dict(oof=oof, test=test, gallery=gallery), {'fold': fold, **scores, 'vocab': vocab})
 
 # %% ../nbs/13_run.ipynb #ef1e29a8
 def save_report(run:RunFolder, # the run folder

@@ -104,13 +104,29 @@ def load_checkpoint(path:Path, # a file written by `save_checkpoint`
     return st
 
 # %% ../nbs/10_store.ipynb #4c59a2fa
+def _host_copy(t:torch.Tensor, # any tensor
+               gpus:set, # devices with copies in flight, to wait for; this one is added when it copies from a GPU
+              ) -> torch.Tensor:
+    "A CPU copy of `t` with its strides: from a GPU into pinned memory, asynchronously (wait for `gpus` before reading it)."
+    t = t.detach().as_subclass(torch.Tensor)   # no fastai TensorBase
+    if t.device.type != 'cuda': return t.to('cpu', copy=True)
+    buf = torch.empty_like(t, device='cpu', pin_memory=True)   # from the caching host allocator: never a block in use
+    gpus.add(t.device)
+    return buf.copy_(t, non_blocking=True)
+
+def _plain(o, gpus):
+    if isinstance(o, torch.Tensor): return _host_copy(o, gpus)
+    if isinstance(o, np.ndarray): return torch.from_numpy(o.copy())
+    if isinstance(o, np.generic): return o.item()
+    if isinstance(o, dict): return {k: _plain(v, gpus) for k, v in o.items()}
+    if isinstance(o, (list, tuple)) or type(o).__name__ == 'L': return [_plain(v, gpus) for v in o]
+    if o is None or isinstance(o, (bool, int, float, str)): return o
+    raise TypeError(f"cannot checkpoint a {type(o).__name__}: {o!r:.80}")
+
 def plain_data(o, # a state: tensors, arrays, numbers, strings, lists, tuples and dicts of them
               ) -> object:
     "A deep copy of `o` made of tensors (on the CPU), numbers, strings, lists and dicts: what `load_checkpoint` accepts."
-    if isinstance(o, torch.Tensor): return o.detach().as_subclass(torch.Tensor).to('cpu', copy=True)  # no fastai TensorBase
-    if isinstance(o, np.ndarray): return torch.from_numpy(o.copy())
-    if isinstance(o, np.generic): return o.item()
-    if isinstance(o, dict): return {k: plain_data(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)) or type(o).__name__ == 'L': return [plain_data(v) for v in o]
-    if o is None or isinstance(o, (bool, int, float, str)): return o
-    raise TypeError(f"cannot checkpoint a {type(o).__name__}: {o!r:.80}")
+    gpus = set()
+    res = _plain(o, gpus)
+    for d in gpus: torch.cuda.current_stream(d).synchronize()   # the copies were queued after the work that made the tensors
+    return res
