@@ -153,10 +153,9 @@ _cublas_ours = False  # did `_deterministic` set CUBLAS_WORKSPACE_CONFIG (so tha
 
 def _deterministic(on:bool=True, # deterministic kernels (exact, slower on a GPU) or the fastest ones
                   ):
-    "Switch cuDNN's, cuBLAS's and torch's deterministic modes on or off (kernels without one warn, not raise)."
+    "What fastai's `set_seed(reproducible=)` leaves: cuBLAS's and torch's deterministic modes, on or off (kernels without one warn), and cuDNN's off."
     global _cublas_ours
-    torch.backends.cudnn.deterministic = on
-    if on: torch.backends.cudnn.benchmark = False
+    if not on: torch.backends.cudnn.deterministic = False   # on: fastai's `set_seed` sets it, and benchmark off
     if on and 'CUBLAS_WORKSPACE_CONFIG' not in os.environ:
         os.environ['CUBLAS_WORKSPACE_CONFIG'], _cublas_ours = _CUBLAS, True
         if torch.cuda.is_initialized():
