@@ -31,7 +31,7 @@ from .data import get_test_dl, train_eval_dl, IGNORE_IDX
 from .ranking import find_threshold
 from .metrics import accuracy_known, get_metric
 from .checkpoint import TimedCheckpoint, SessionLimitReached
-from .run import RunFolder, folder_lock, save_report
+from .run import RunFolder, folder_lock, check_run, clean_run, save_fold, save_report
 from .knn import loo_accuracy
 from .retrieval import knn_oof   # a metric-learning run is scored by kNN
 
@@ -307,8 +307,8 @@ def run_cv(df:pd.DataFrame|Competition, # training rows with a fold column, or a
             except OSError as e:   # read-only: a finished run is reported without the lock, any other is refused
                 if not is_read_only(e): raise
                 _check_writable(run, folds, e); locked = False
-            run.check_run(t.df, t.fn_col, t.fold_col, t.test_df, config)
-            if locked: run.clean()   # no other process writes here now: what a killed one left half written goes
+            check_run(run, t.df, t.fn_col, t.fold_col, t.test_df, config)
+            if locked: clean_run(run)   # no other process writes here now: what a killed one left half written goes
         _on_rank0(start, grp)
         rank, world = _dist()
         mine, stopped, checked = folds[rank::world], None, False
@@ -352,7 +352,7 @@ def _finish_fold(run, learn, fold, t, predict):
         scores = _after(scores, 'accuracy', train_accuracy=loo_accuracy(gemb, gtargs, kn.chunk))
     vocab = _json_vocab(learn.dls)
     if held := getattr(learn.dls, 'untrained', None): scores = {**scores, 'untrained': [vocab.index(_json_vocab_item(v)) for v in held]}
-    run.save_fold(fold, learn.model.state_dict(), (ids, preds, targs), test, scores, vocab, gallery)
+    save_fold(run, fold, learn.model.state_dict(), (ids, preds, targs), test, scores, vocab, gallery)
 
 # %% ../nbs/21_cv.ipynb #0600df72
 def _after(d:dict, key, **kw) -> dict:

@@ -261,7 +261,7 @@ def _legacy_message(path, found, fn_col, fold_col) -> str:
     "Why a folder from before run.json is refused, and the call that adopts it."
     return (f"{path} holds work written before run folders recorded what they were made from ({some_items(found, 4, str)}, no "
             "run.json), so it cannot be checked against this data and config. If it is this run's, adopt it once with "
-            f"the arguments you give run_cv:\n    RunFolder('{path}').check_run(df, fn_col='{fn_col}', fold_col='{fold_col}', "
+            f"the arguments you give run_cv:\n    from kaggle_kit.run import check_run\n    check_run(RunFolder('{path}'), df, fn_col='{fn_col}', fold_col='{fold_col}', "
             "test_df=test_df, config=config, adopt=True)\nthen run again; otherwise use another folder.")
 
 def _unrecorded(path:Path, new:dict, fn_col, fold_col, adopt:bool) -> dict:
@@ -315,19 +315,6 @@ def _drop_tmp(folder:Path, # a run folder, or a fold's
     for n in names:
         for t in folder.glob(f'.{n}.*.tmp'): t.unlink(missing_ok=True)
 
-# %% ../nbs/13_run.ipynb #e2ffe717
-def _write_fold(d:Path, # the fold's folder; made if missing
-                state_dict:dict, # the model's final weights
-                preds:dict, # 'oof', 'test', 'gallery' -> the rows `save_preds` writes, or None: no file
-                done:dict, # what `done.json` records; the time it is written is added
-               ):
-    "Write a finished fold's files in `d`: weights (checksummed), predictions, then `done.json`, written last: it marks the fold finished."
-    d.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(state_dict, d/_FILES['model'])   # torch.save's bytes and a SHA-256 footer: `torch.load` reads it too
-    for what, rows in preds.items():
-        if rows is not None: save_preds(d/_FILES[what], *rows)
-    atomic_write(d/_FILES['done'], json.dumps({**done, 'time': time.time()}, indent=1))
-
 # %% ../nbs/13_run.ipynb #461851b8
 class RunFolder:
     "A CV run's folder (see the table above): the one owner of its layout, from `run_cv` and for your notebook."
@@ -336,8 +323,7 @@ class RunFolder:
     def __repr__(self): return f"RunFolder('{self.path}', finished folds {self.folds})"
 
     # where things are
-    def fold_dir(self, fold:int, # a fold number
-                ) -> Path:
+    def fold_dir(self, fold:int) -> Path:
         "Fold `fold`'s folder: its checkpoints, then its results"
         return self.path/f'fold_{fold}'
     def file(self, what:str, # a fold's 'model', 'oof', 'test', 'gallery', 'done' or 'status'; the run's 'oof', 'report', 'run' or 'status'
@@ -346,14 +332,11 @@ class RunFolder:
         "The file that holds `what`, of fold `fold` or of the whole run"
         if what not in _FILES: raise ValueError(f"a run folder has no {what!r} file: use one of {list(_FILES)}")
         return (self.path if fold is None else self.fold_dir(fold))/_FILES[what]
-    def checkpoints(self, fold:int, # a fold number
-                   ) -> list:
+    def checkpoints(self, fold:int) -> list:
         "Fold `fold`'s checkpoints (`TimedCheckpoint`'s), furthest along first"
         return ckpt_files(self.fold_dir(fold))
-    def fold_preds(self, fold:int, # a fold number
-                   what:str='oof', # 'oof', 'test' or 'gallery'
-                  ) -> dict:
-        "What `save_preds` wrote for fold `fold`'s `what` rows: ids, preds (and targs)"
+    def fold_preds(self, fold:int, what:str='oof') -> dict:
+        "What `save_preds` wrote for fold `fold`'s `what` rows ('oof', 'test' or 'gallery'): ids, preds (and targs)"
         return load_preds(self.file(what, fold))
 
     # folds
@@ -361,27 +344,23 @@ class RunFolder:
     def started(self) -> list:
         "The folds that have a folder (training, stopped or finished), in order"
         return sorted(k for d in self.path.glob('fold_*') if (k := _fold_of(d)) is not None)
-    def is_done(self, fold:int, # a fold number
-               ) -> bool:
+    def is_done(self, fold:int) -> bool:
         "Has fold `fold` finished (its `done.json` is written last)?"
         return self.file('done', fold).exists()
     @property
     def folds(self) -> list:
         "The finished folds, in order"
         return [k for k in self.started if self.is_done(k)]
-    def done(self, fold:int, # a finished fold
-            ) -> dict:
-        "What fold `fold` recorded when it finished: its scores, vocab and time"
+    def done(self, fold:int) -> dict:
+        "What finished fold `fold` recorded: its scores, vocab and time"
         if not self.is_done(fold): raise FileNotFoundError(f"fold {fold} of {self.path} is not finished: {self.file('done', fold)} does not exist")
         return _read(self.file('done', fold), _json)
-    def weights(self, fold:int, # a finished fold
-               ) -> dict:
-        "Fold `fold`'s final weights (`model.pth`, a state dict), checked against their SHA-256 footer: a corrupt file is refused"
+    def weights(self, fold:int) -> dict:
+        "Finished fold `fold`'s final weights (`model.pth`, a state dict), checked against their SHA-256 footer: a corrupt file is refused"
         self.done(fold)   # a fold without done.json is not finished
         return _read_checked(self.file('model', fold))
-    def status(self, fold:int=None, # a fold; None: the whole run
-              ) -> dict|None:
-        "Where the run stands (`kaggle-kit demo` writes it), or fold `fold`'s training (`TimedCheckpoint` writes it); None if never written"
+    def status(self, fold:int=None) -> dict|None:
+        "Where the run stands (`kaggle-kit demo` writes it), or, given a `fold`, its training (`TimedCheckpoint` writes it); None if never written"
         return read_status(self.path if fold is None else self.fold_dir(fold))
 
     # results
@@ -389,52 +368,60 @@ class RunFolder:
     def vocab(self) -> list:
         "The classes the prediction columns stand for (ints stay ints): the same in every finished fold"
         return _same_vocab({k: self.done(k)['vocab'] for k in self.folds}, self.path)
-    def oof(self, folds:list=None, # which finished folds; default all
-            ) -> dict:
-        "The finished folds' out-of-fold predictions, concatenated (ids, preds, targs, fold)."
+    def oof(self, folds:list=None) -> dict:
+        "The out-of-fold predictions of the finished `folds` (default all), concatenated (ids, preds, targs, fold)."
         return _concat_preds([(k, self.fold_preds(k)) for k in self.folds if folds is None or k in folds])
     @property
     def knn(self) -> bool:
         "Is this a metric-learning run (embeddings, scored by kNN: see `kaggle_kit.retrieval.knn_oof` and `knn_test`)?"
         return any(self.done(k).get('method') == 'knn' for k in self.folds)
-    def gallery(self, fold:int, # a finished fold of a metric-learning run
-               ) -> dict:
-        "Embeddings of fold `fold`'s training images (ids, preds, targs): what its validation rows were matched against"
+    def gallery(self, fold:int) -> dict:
+        "Embeddings of finished metric-learning fold `fold`'s training images (ids, preds, targs): what its validation rows were matched against"
         self.done(fold)
         if not (f := self.file('gallery', fold)).exists(): raise FileNotFoundError(f"{f} does not exist: fold {fold} of {self.path} is not a metric-learning fold")
         return load_preds(f)
-    def test(self, folds:list=None, # which finished folds; default all
-            ) -> dict:
-        "Test predictions averaged over the finished folds (aligned by id); a class's column over the folds that trained it."
+    def test(self, folds:list=None) -> dict:
+        "Test predictions averaged over the finished `folds` (default all), aligned by id; a class's column over the folds that trained it."
         if self.knn: raise ValueError(f"{self.path} is a metric-learning run: its test predictions are embeddings, which are matched, "
                                       "not averaged; use kaggle_kit.retrieval.knn_test(run) (or knn_submission(run))")
         ks = [k for k in self.folds if (folds is None or k in folds) and self.file('test', k).exists()]
         return _mean_test([self.file('test', k) for k in ks], [self.done(k).get('untrained', []) for k in ks])
 
-    # what `run_cv` writes
-    def check_run(self, df:pd.DataFrame, # the training rows given to `run_cv`
-                  fn_col:str='Image', # id column
-                  fold_col:str='fold', # fold column
-                  test_df:pd.DataFrame=None, # the test rows given to `run_cv`, if any
-                  config:dict=None, # what defines the run, if given
-                  adopt:bool=False, # record a folder written before run.json existed, once you know it is this run's
-                 ):
-        "Record what the run is made from in run.json on first use; later, refuse other rows, folds, test ids or config, naming them."
-        _check_record(self.path, _run_record(df, fn_col, fold_col, test_df, config), fn_col, fold_col, adopt)
-    def clean(self):
-        "Delete what killed writes of the folder's own files left (their temporary copies); call it holding the folder's lock."
-        _drop_tmp(self.path, [_FILES[k] for k in ('run', 'oof', 'report')])
-        for d in self.path.glob('fold_*'): _drop_tmp(d, _FOLD_FILES)
-    def save_fold(self, fold:int, # the fold
-                  state_dict:dict, # the model's final weights
-                  oof:tuple, # (ids, preds, targs) of its validation rows
-                  test:tuple|None, # (ids, preds) of the test rows, or None
-                  scores:dict, # from `score_preds`
-                  vocab:list, # the prediction columns' classes
-                  gallery:tuple=None, # (ids, embeddings, targs) of the fold's training images, in a metric-learning run
-                 ):
-        "Weights (checksummed), predictions, then `done.json`: written last, it marks the fold finished."
-        _write_fold(self.fold_dir(fold), state_dict, dict(oof=oof, test=test, gallery=gallery), {'fold': fold, **scores, 'vocab': vocab})
+# %% ../nbs/13_run.ipynb #b8889e3f
+def check_run(run:RunFolder, # the run folder
+              df:pd.DataFrame, # the training rows given to `run_cv`
+              fn_col:str='Image', # id column
+              fold_col:str='fold', # fold column
+              test_df:pd.DataFrame=None, # the test rows given to `run_cv`, if any
+              config:dict=None, # what defines the run, if given
+              adopt:bool=False, # record a folder written before run.json existed, once you know it is this run's
+             ):
+    "Record what the run is made from in run.json on first use; later, refuse other rows, folds, test ids or config, naming them."
+    _check_record(run.path, _run_record(df, fn_col, fold_col, test_df, config), fn_col, fold_col, adopt)
+
+# %% ../nbs/13_run.ipynb #f41cb8f2
+def clean_run(run:RunFolder, # the run folder, locked by this process (`folder_lock`)
+             ):
+    "Delete what killed writes of the folder's own files left (their temporary copies); checkpoints are `TimedCheckpoint`'s."
+    _drop_tmp(run.path, [_FILES[k] for k in ('run', 'oof', 'report')])
+    for d in run.path.glob('fold_*'): _drop_tmp(d, _FOLD_FILES)
+
+# %% ../nbs/13_run.ipynb #6bc6d28e
+def save_fold(run:RunFolder, # the run folder
+              fold:int, # the fold
+              state_dict:dict, # the model's final weights
+              oof:tuple, # (ids, preds, targs) of its validation rows
+              test:tuple|None, # (ids, preds) of the test rows, or None
+              scores:dict, # from `score_preds`
+              vocab:list, # the prediction columns' classes
+              gallery:tuple=None, # (ids, embeddings, targs) of the fold's training images, in a metric-learning run
+             ):
+    "Weights (checksummed), predictions, then `done.json`: written last, it marks the fold finished."
+    d = run.fold_dir(fold); d.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(state_dict, d/_FILES['model'])   # torch.save's bytes and a SHA-256 footer: `torch.load` reads it too
+    for what, rows in dict(oof=oof, test=test, gallery=gallery).items():
+        if rows is not None: save_preds(d/_FILES[what], *rows)
+    atomic_write(d/_FILES['done'], json.dumps({'fold': fold, **scores, 'vocab': vocab, 'time': time.time()}, indent=1))
 
 # %% ../nbs/13_run.ipynb #ef1e29a8
 def save_report(run:RunFolder, # the run folder
