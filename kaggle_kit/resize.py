@@ -219,9 +219,10 @@ def _valid_sizes(dl, # the validation DataLoader
 
 # %% ../nbs/09_resize.ipynb #8ba4185a
 def _resize_batch(learn, # the learner whose current batch is resized
-                  hw:tuple, # (height, width) to bring it to
+                  hw:tuple|None, # (height, width) to bring it to; None: leave the batch as it is
                  ):
     "`learn.xb` (and any masks in `learn.yb`) at `hw`, set on the learner only where something changed."
+    if hw is None: return
     xb = _resize(learn.xb, hw)
     if any(a is not b for a, b in zip(xb, learn.xb)): learn.xb = xb
     if any(isinstance(y, TensorMask) for y in learn.yb): learn.yb = _resize(learn.yb, hw)
@@ -291,6 +292,52 @@ def _put_back(learn, # the fit's learner; None: the callback was never added to 
     _drop_metric(learn, metric)
     if guard is not None and learn.__dict__.get('all_batches') is guard: del learn.all_batches
 
+# %% ../nbs/09_resize.ipynb #31f0a3e4
+class _Fit:
+    "What one fit of `ProgressiveResize` works on and changes; `put_back` undoes every change."
+    def __init__(self,
+        learn=None, # the fit's learner; None: a placeholder until the first fit, with nothing to put back
+        size_value=None, # f() -> the value of the `size` column; None: no column
+        **settings, # `ProgressiveResize.settings()`: `initial`, `final`, `start`, `end`, `step`, `mode`, `valid`
+    ):
+        self.orig,self.tfms,self.px_step,self.valid_hw,self.metric,self.guard = {},None,None,None,None,None
+        store_attr('learn', **settings)
+        if learn is None: return
+        if self.valid == 'current': _warn_trackers(learn.cbs)
+        self.guard = _guard_batches(learn, self.put_back)
+        if size_value is not None: self.metric = _add_metric(learn, size_value, 'size')
+    def find_sizes(self, expect:tuple|None, # the final size a restored state was heading to; None: any
+                  ) -> tuple:
+        "Find the fit's resize transforms and step (`_fit_sizes`); its (final size, still expected) from `_final_hw`."
+        try:
+            self.tfms, self.px_step, hw = _fit_sizes(self.learn.dl, self.learn.model, self.mode, self.step, self.final)
+            return _final_hw(hw, expect)
+        except BaseException: self.put_back(); raise
+    def train_at(self,
+        pct:float, # position in training (`pct_train`)
+        final_hw:tuple|None, # the fit's final size; None: not known yet, nothing changes
+        hw:tuple|None, # the training size now
+        force:bool=False, # set the transforms even if the size did not change
+    ) -> tuple|None:
+        "The training size at `pct` (`hw` until `final_hw` is known), set in the transforms when it changed or `force`."
+        if final_hw is None: return hw
+        new = _hw(resize_schedule(pct, final_hw, self.initial, self.start, self.end, self.px_step))
+        if new != hw or force: _set_sizes(self.tfms, new, self.orig)
+        return new
+    def validate(self,
+        hw:tuple|None, # the training size now
+        final_hw:tuple|None, # the fit's final size
+    ):
+        "Validate at `final_hw`, or at `hw` if `valid='current'`; before any training: no `size` column, no resizing."
+        if self.tfms is None: self.valid_hw = None; _drop_metric(self.learn, self.metric); return
+        current = self.valid == 'current'
+        self.valid_hw = hw if current else final_hw
+        _valid_sizes(self.learn.dl, self.mode == 'items', hw if current else None, self.orig)
+    def put_back(self):
+        "Undo everything the fit changed (`_put_back`) and forget its transforms."
+        _put_back(self.learn, self.orig, self.metric, self.guard)
+        self.orig,self.tfms = {},None
+
 # %% ../nbs/09_resize.ipynb #2967d299
 class ProgressiveResize(Callback):
     "Train on small images first, growing to the full size for the final stretch of each `fit`."
@@ -308,72 +355,49 @@ class ProgressiveResize(Callback):
         _check_settings(initial, final, start, end, step, mode, valid)
         store_attr()
         self.hw,self.final_hw,self.history,self._expect_final = None,None,[],None # the state, see `state_dict`
-        self._orig,self._tfms,self._metric,self._valid_hw,self._guard = {},None,None,None,None # this fit's; `_tfms` from `before_train`
+        self._fit = _Fit() # what this fit works on and changes; each `before_fit` makes a new one
     @property
     def size(self):
         "Current training size: an int for square images, else (height, width)."
         return None if self.hw is None else self.hw[0] if self.hw[0] == self.hw[1] else self.hw
-
-    # state
     def settings(self) -> dict:   # what changes the fit it trains: part of a checkpoint's fingerprint
         return {k: getattr(self, k) for k in ('initial', 'final', 'start', 'end', 'step', 'mode', 'valid')}
     def state_dict(self) -> dict:
         "Plain-python state for checkpoints."
         return _write_state(self.hw, self.final_hw, self.history)
-    def load_state_dict(self, d:dict, # what `state_dict` returned
-                       ):
+    def load_state_dict(self, d:dict): # what `state_dict` returned
         "Restore a `state_dict()`, e.g. from a checkpoint taken mid-training."
         self.hw,self.final_hw,self.history = _read_state(d)
         self._expect_final = self.final_hw
-
-    # events
     def before_fit(self):
         "Stay out of `lr_find` and `get_preds`; otherwise guard the batch loop and add the `size` column."
         self.run = not hasattr(self, 'lr_finder') and not hasattr(self, 'gather_preds')
         if not self.run: return # fastai skips this fit's events, `after_fit` too, then sets `run` back to True
-        self._cleanup() # leftovers of a fit that died outside the guarded loop
-        if self.valid == 'current': _warn_trackers(self.learn.cbs)
-        self._guard = _guard_batches(self.learn, self._cleanup)
-        if self.log_size: self._metric = _add_metric(self.learn, self._size_value, 'size')
+        self._fit.put_back() # leftovers of a fit that died outside the guarded loop
+        self._fit = _Fit(self.learn, self._size_value if self.log_size else None, **self.settings())
     def before_train(self):
         "In the fit's first training epoch find the resize transforms and the final size; size this epoch's transforms."
-        if self._tfms is None: # the fit's first training epoch
-            try: self._start()
-            except BaseException: self._cleanup(); raise
-        self._update(self.pct_train, force=True)
+        if self._fit.tfms is None: # the fit's first training epoch
+            self.final_hw,self._expect_final = self._fit.find_sizes(self._expect_final)
+            self.history = [o for o in self.history if o[0] < self.epoch] # a resumed fit keeps the epochs before it
+        self._update(force=True)
     def before_batch(self):
         "Bring the batch to the target size when the transforms did not already."
         if self.training and self.final_hw is None: # no resize transform: the first batch tells the final size
             self.final_hw,self._expect_final = _final_hw(tuple(self.xb[0].shape[-2:]), self._expect_final)
-            self._update(self.pct_train, force=True)
-        elif self.training and self.mode == 'batch': self._update(self.pct_train) # exact even if `pct_train` was moved
-        hw = self.hw if self.training else self._valid_hw
-        if hw is not None: _resize_batch(self.learn, hw)
+        if self.training and self.mode == 'batch': self._update() # exact even if `pct_train` was moved
+        _resize_batch(self.learn, self.hw if self.training else self._fit.valid_hw)
     def after_batch(self):
         "In `mode='batch'`, size the transforms for the next batch (not after the last: `hw` is this epoch's size)."
-        if self.training and self.mode == 'batch' and self.iter < self.n_iter-1: self._update(self.pct_train)
+        if self.training and self.mode == 'batch' and self.iter < self.n_iter-1: self._update()
     def after_train(self):
         "Add the epoch's training size to `history`."
         if self.hw is not None: self.history.append([self.epoch, *self.hw])
     def before_validate(self):
         "Validate at the final or the current size; before any training (`validate`, TTA): no `size` column, no resizing."
-        if self._tfms is None: self._valid_hw = None; _drop_metric(self.learn, self._metric); return
-        self._valid_hw = self.hw if self.valid == 'current' else self.final_hw
-        _valid_sizes(self.learn.dl, self.mode == 'items', self.hw if self.valid == 'current' else None, self._orig)
-    def after_fit(self): "Put back everything the fit changed."; self._cleanup()
-
-    # helpers
-    def _start(self):
-        "First `before_train` of a fit: find the resize transforms, the step and the final size (`_fit_sizes`)."
-        tfms, self._px_step, hw = _fit_sizes(self.learn.dl, self.learn.model, self.mode, self.step, self.final)
-        self.history,self.final_hw = [o for o in self.history if o[0] < self.epoch],None # a resumed fit keeps the epochs before it
-        self.final_hw,self._expect_final = _final_hw(hw, self._expect_final); self._tfms = tfms
-    def _update(self, pct:float, force:bool=False):
-        "Set the training size for `pct` (as `pct_train`) and push it into the training transforms if it changed, or `force`."
-        if self.final_hw is None: return
-        hw = _hw(resize_schedule(pct, self.final_hw, self.initial, self.start, self.end, self._px_step))
-        if hw != self.hw or force: self.hw = hw; _set_sizes(self._tfms, hw, self._orig)
+        self._fit.validate(self.hw, self.final_hw)
+    def after_fit(self): "Put back everything the fit changed."; self._fit.put_back()
+    def _update(self, force:bool=False): # set the transforms even if the size did not change
+        "Set the training size for `pct_train` (`_Fit.train_at`)."
+        self.hw = self._fit.train_at(self.pct_train, self.final_hw, self.hw, force)
     def _size_value(self): return None if self.hw is None else max(self.hw)
-    def _cleanup(self):
-        "Undo everything the fit changed (`_put_back`) and forget this fit's transforms."
-        _put_back(self.learn, self._orig, self._metric, self._guard); self._orig,self._tfms = {},None
