@@ -84,7 +84,7 @@ class _EpochOffset(Callback):
         "Count this epoch from the resumed fit's start, and show the fit's full length."
         self.learn.epoch += self.start; self.learn.n_epoch = self.n_epoch
 
-def _remove_offset(learn): learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, _EpochOffset)])
+def _remove_offset(learn): learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, (_EpochOffset, _ResumedEpoch))])
 
 # %% ../nbs/16_checkpoint.ipynb #72bc2e21
 _OLDER = {   # what the fingerprints of older checkpoint versions leave out
@@ -198,10 +198,10 @@ class _Writer:
         self.saved = Path(f); self._good.add(str(f))
         if bests is not None: self._refs[Path(f).name] = bests
 
-    def write(self, st:dict, f:Path, bests:list, done):
-        "Write `st` to checkpoint `f` (it records the run files `bests`), prune, then call `done(f)`; in the background."
-        self.wait(); self.report()
-        t0 = time.time(); self._refs[f.name] = bests
+    def write(self, st:dict, bests:list, done):
+        "Write `st` to the checkpoint named by its position (it records the run files `bests`), prune, then call `done(f)`; in the background."
+        self.wait(report=True)
+        f, t0 = self.dir/ckpt_name(st['fit'], st['epoch'], st['iter']), time.time(); self._refs[f.name] = bests
         def write():
             try:
                 save_checkpoint(st, f); self.saved = f
@@ -212,9 +212,10 @@ class _Writer:
         if self.background: self._thread = threading.Thread(target=write, daemon=False); self._thread.start()
         else: write()
 
-    def wait(self):
-        "Wait for the checkpoint being written, if any."
+    def wait(self, report:bool=False):
+        "Wait for the checkpoint being written, if any; with `report`, warn if it failed."
         if self._thread is not None: self._thread.join(); self._thread = None
+        if report: self.report()
 
     def report(self):
         "Warn about the write that failed, if one did, naming the newest intact checkpoint."
@@ -250,7 +251,7 @@ def _resume_from(learn, # the Learner, in `before_fit`
                  writer:_Writer, # the run folder's writer
                  n_epoch:int, # the fit's epochs, all of them
                 ) -> dict|None:
-    "Load checkpoint `f` into `learn`, the fit shortened to the epochs left: returns `st`, to restore before the next batch; None when finished."
+    "Load checkpoint `f` into `learn`, the fit shortened to the epochs left: returns `st` (None when finished)."
     load_learner_state(learn, st['learn'])
     _drop_lost_bests(folder, (st['fit'], st['epoch']))                  # written after it, by the run that was killed
     writer.resumed(f, bests := _bests(learn))                          # the best models it records...
@@ -260,21 +261,29 @@ def _resume_from(learn, # the Learner, in `before_fit`
         learn.n_epoch = 0
         return print(f"{f}: this fit is already finished; its final weights are loaded.")
     learn.n_epoch = n_epoch - e
-    learn.add_cb(_EpochOffset(e, n_epoch))
+    learn.add_cbs([_EpochOffset(e, n_epoch), _ResumedEpoch(st)])
     mbar = getattr(getattr(learn, 'progress', None), 'mbar', None)
     if e and mbar is not None: mbar.update(0)   # fastprogress times epochs from its first update, which must be 0
     print(f"Resuming from {f}: epoch {e+1}/{n_epoch}, batch {k}/{len(learn.dls.train)}.")
     return st
 
 # %% ../nbs/16_checkpoint.ipynb #e601c9a2
-def _restore_position(learn, # the Learner, in `before_train` of the epoch resumed
-                      st:dict, # the checkpoint's state (`_resume_from`)
-                     ) -> int:
-    "Put `learn` where checkpoint `st` stood inside its epoch, random states last, just before its next batch; returns the batches done."
-    learn.train_iter = st['train_iter']
-    if st['iter']: learn.pct_train, learn.dls.train.skip = st['pct_train'], st['iter']
-    set_rng_states(st['rng'])
-    return st['iter']
+class _ResumedEpoch(Callback):
+    "Put the Learner where checkpoint `st` stood inside its epoch, random states last, and count its batches on from there."
+    order,run_valid = 101,False   # after every other `before_train` (`TimedCheckpoint`'s is 100): nothing draws after the states
+    def __init__(self, st:dict): self.st, self.offset = st, 0   # the checkpoint's state (`_resume_from`); batches done
+    def before_train(self):
+        "Once, in the epoch resumed: its schedule's position, the batches its DataLoader skips, then the random states."
+        if self.st is None: return
+        self.learn.train_iter, st, self.st = self.st['train_iter'], self.st, None
+        if st['iter']: self.learn.pct_train, self.learn.dls.train.skip = st['pct_train'], st['iter']
+        set_rng_states(st['rng']); self.offset = st['iter']
+    def before_batch(self):
+        "Add the batches done before the stop to fastai's `iter`, which counts from 0."
+        self.learn.iter += self.offset
+    def after_train(self):
+        "The resumed epoch's training is over: the next epoch counts its batches from 0."
+        self.offset = 0
 
 # %% ../nbs/16_checkpoint.ipynb #32c3b2af
 def _ckpt_state(learn, # the Learner, after a batch or an epoch of the fit
@@ -313,14 +322,24 @@ def _fit_start(learn, # the Learner, in `before_fit`: `n_epoch` is the fit's, al
 
 # %% ../nbs/16_checkpoint.ipynb #ed9f1606
 class _Pace:
-    "A fit's clocks (a training batch's time, the validation's, the last save) and what still fits before the session limit."
+    "A fit's shape and clocks (a training batch's time, the validation's, the last save): where it must stop for the session limit."
     def __init__(self,
         clock:SessionClock=None, # the session's clock; None before the first fit
         margin:float=None, # minutes kept free before the limit; None: no limit to keep to
+        n_iter:int=0, # training batches in an epoch
+        n_epoch:int=0, # the fit's epochs, all of them
+        n_valid:int=0, # validation batches after each epoch
+        exact:bool=True, # an epoch can start at any batch (the kit's DataLoaders): saves, stops after a batch, else an epoch
     ):
-        self.clock, self.margin = clock, margin
+        store_attr()
         self.batch = self.valid = None                  # seconds a training batch, the validation take
         self.last = self._tb = self._tv = time.time()   # the last save; the start of the batch, of the validation
+    @classmethod
+    def of_fit(cls, learn, # the Learner, in `before_fit`: `n_epoch` is all of the fit's epochs
+               clock:SessionClock, margin:float): # as above
+        "The pace of `learn`'s fit about to run, its shape read from its DataLoaders."
+        exact = hasattr(learn.dls.train, 'skip')   # the kit's DataLoaders can start an epoch at any batch (`dl.skip`)
+        return cls(clock, margin, len(learn.dls.train), learn.n_epoch, len(learn.dls.valid) if exact else 0, exact)
 
     def start(self, valid:bool=False):
         "Start the clock of the next training batch, or of the validation."
@@ -333,18 +352,29 @@ class _Pace:
         self.batch = dt if self.batch is None else 0.9*self.batch + 0.1*dt
         return now
 
-    def due(self, every:float, now:float=None) -> bool:
-        "Are `every` minutes past since the last save?"
-        return (time.time() if now is None else now) - self.last >= every*60
-    def next_batch(self, last:bool, n_valid:int) -> float:
+    def due(self, every:float, now:float=None, epoch_end:bool=False) -> bool:
+        "Are `every` minutes past since the last save, where a resume can start (after a batch if `exact`, else an epoch)?"
+        return epoch_end != self.exact and (time.time() if now is None else now) - self.last >= every*60
+    def next_batch(self, last:bool) -> float:
         "Seconds the next training batch takes, and the validation after the epoch's `last` (untimed: as `n_valid` batches)."
-        return self.batch + (self.valid or self.batch*n_valid) * last
-    def next_epoch(self, n_iter:int) -> float:
+        return self.batch + (self.valid or self.batch*self.n_valid) * last
+    def next_epoch(self) -> float:
         "Seconds a whole epoch takes: `n_iter` training batches and the validation."
-        return self.batch*n_iter + (self.valid or 0)
+        return self.batch*self.n_iter + (self.valid or 0)
     def overruns(self, secs:float, t_save:float) -> bool:
         "Would `secs` more seconds of training, a save of `t_save` seconds and the margin overrun the session limit?"
         return self.margin is not None and self.clock.remaining < secs + t_save + self.margin*60
+
+    # where the fit stops, `(epoch, batch)` to go on from: None while what comes next still fits
+    def start_stop(self, st:dict=None) -> tuple|None:
+        "Before the fit, which starts from checkpoint state `st` (None: the beginning): not even a save and the margin fit."
+        if self.overruns(0, 0): return (st['epoch'], st['iter']) if st else (0, 0)
+    def batch_stop(self, epoch:int, it:int, t_save:float) -> tuple|None:
+        "After batch `it` of `epoch`, if `exact`: the next batch (and the last one's validation), a save and the margin overrun."
+        if self.exact and self.overruns(self.next_batch(it+1 == self.n_iter), t_save): return epoch, it+1
+    def epoch_stop(self, epoch:int, t_save:float) -> tuple|None:
+        "After `epoch`, unless `exact`: the next epoch, a save of `t_save` seconds and the margin overrun."
+        if not self.exact and epoch+1 < self.n_epoch and self.overruns(self.next_epoch(), t_save): return epoch+1, 0
 
 # %% ../nbs/16_checkpoint.ipynb #333dfdc6
 class TimedCheckpoint(Callback):
@@ -368,9 +398,9 @@ class TimedCheckpoint(Callback):
         self.fps, self._scheduled = [], set()            # fingerprint of each fit; hyper-parameters scheduled so far
         self._held, self._pace = ExitStack(), _Pace()   # the run folder's lock in a fit; the clocks (`get_preds` times too)
         self.writer = _Writer(self.dir, keep, background)
-
     saved = property(lambda self: self.writer.saved, doc="The newest intact checkpoint of the run, or None.")
     dir = property(lambda self: Path(self.path), doc="The run folder, as a `Path`.")
+    def wait(self): "Wait for the checkpoint being written, if any."; self.writer.wait()
 
     def before_fit(self):
         "Find the furthest checkpoint of this run, check its fingerprint, load it and shorten the fit to the epochs left."
@@ -378,84 +408,56 @@ class TimedCheckpoint(Callback):
         if not self.run: return
         self.wait(); _remove_offset(self.learn)
         if self.stopped: self.learn.n_epoch = 0; return
-        with ExitStack() as lock:   # the run folder's lock: held until `after_fit`, released if the start fails or stops
-            lock.enter_context(folder_lock(self.dir)); self.fit_idx += 1
-            if self.clock is None: self.clock = SessionClock()
+        with ExitStack() as lock:   # the run folder's lock: held until `after_fit`, released at once if the start fails or stops
+            lock.enter_context(folder_lock(self.dir)); lock.callback(self.wait)   # released once no write is in flight
+            self.fit_idx, self.clock = self.fit_idx + 1, self.clock or SessionClock()
             self.total, self.n_batches = self.n_epoch, len(self.dls.train)   # not `n_iter`: the Learner's own, which validation changes
-            self._exact = hasattr(self.dls.train, 'skip')   # the kit's DataLoaders can start an epoch at any batch
             self.fp, self._scheduled = _fit_fingerprint(self.learn, self.config, self._scheduled)
             self.fps = [*self.fps[:self.fit_idx], self.fp]
-            self._offset, self.trained, self.writer.t_save = 0, False, 0.   # batches a resumed epoch skips; trained yet
-            self._pace = _Pace(self.clock, self.margin if self.budget else None)
-            self._resume = _fit_start(self.learn, self.dir, self.search, self.fit_idx, self.fp, self.writer,
-                                      self.weights_only)   # the state to restore before the next batch
-            if self.learn.n_epoch and self._no_time_for(0):
-                st = self._resume or {'epoch': 0, 'iter': 0}   # where training would have started
-                self._stop('with no session time left to train', st['epoch'], st['iter'])
+            self.trained, self.writer.t_save = False, 0.
+            self._pace = _Pace.of_fit(self.learn, self.clock, self.margin if self.budget else None)
+            st = _fit_start(self.learn, self.dir, self.search, self.fit_idx, self.fp, self.writer, self.weights_only)
+            if self.learn.n_epoch and (stop := self._pace.start_stop(st)):   # not even a save fits before the limit
+                self._stop('with no session time left to train', *stop)
             self._status('running'); self._held = lock.pop_all()
 
     # the training loop (`run_valid=False`: the batch events of validation are not seen)
-    def before_train(self):
-        "Start the batch clock; in a resumed epoch, restore the position and the random states just before its next batch."
-        self._pace.start()
-        if (st := self._resume) is not None: self._resume = None; self._offset = _restore_position(self.learn, st)
-    def before_batch(self):
-        "In a resumed epoch, add the batches done before the stop to fastai's `iter`, which counts from 0."
-        if self._offset: self.learn.iter += self._offset
-    def after_train(self):
-        "The resumed epoch's training is over: the next epoch counts its batches from 0."
-        self._offset = 0
-    def before_validate(self):
-        "Start the validation's clock."
-        self._pace.start(valid=True)
-    def after_validate(self):
-        "Time the validation: a stop before an epoch's last batch leaves time for it."
-        self._pace.valid_done()
-
+    def before_train(self): "Start the batch clock (a resumed epoch's position is `_ResumedEpoch`'s)."; self._pace.start()
+    def before_validate(self): "Start the validation's clock."; self._pace.start(valid=True)
+    def after_validate(self): "Time the validation: a stop before an epoch's last batch leaves time for it."; self._pace.valid_done()
     def after_batch(self):
         "Time the batch; save every `every` minutes, and save and stop when the next batch would overrun the session."
         now = self._pace.batch_done(); self.trained = True; self.writer.report()
-        if not self._exact: return
-        last = self.iter + 1 == self.n_batches   # the validation comes after this batch
-        if self._no_time_for(self._pace.next_batch(last, len(self.dls.valid))):
-            self._save(); self._stop('for the session limit', self.epoch, self.iter + 1)
-        elif self._pace.due(self.every, now): self._save()
-
+        stop = self._pace.batch_stop(self.epoch, self.iter, self.writer.t_save)
+        if stop or self._pace.due(self.every, now): self._save()
+        if stop: self._stop('for the session limit', *stop)
     def after_epoch(self):
         "Save at the epoch's end; with DataLoaders that cannot start mid-epoch, stop when the next epoch would overrun."
         if not self.trained: return
-        if self.at_epoch_end or (self._pace.due(self.every) and not self._exact): self._save(epoch_end=True)
-        if not self._exact and self.epoch + 1 < self.total and self._no_time_for(self._pace.next_epoch(self.n_batches)):
+        if self.at_epoch_end or self._pace.due(self.every, epoch_end=True): self._save(epoch_end=True)
+        if stop := self._pace.epoch_stop(self.epoch, self.writer.t_save):
             if not self.at_epoch_end: self._save(epoch_end=True)
-            self._stop('for the session limit', self.epoch + 1, 0)
-
+            self._stop('for the session limit', *stop)
     def after_fit(self):
         "Write the final checkpoint and `status.json`, or raise `SessionLimitReached` after a stop; release the run folder."
         _remove_offset(self.learn)
         if self.total: self.learn.n_epoch = self.total  # as after a whole fit, even a skipped one
-        try:
-            if self.stopped: self.wait(); raise SessionLimitReached(self.stopped)
+        with self._held:   # the run folder's lock, released once the last write is on disk
+            if self.stopped: raise SessionLimitReached(self.stopped)
             if self.trained: self._save(complete=True)
-            self.wait(); self.writer.report(); self._status('done')
-        finally: self.wait(); self._held.close()
-
-    def wait(self):
-        "Wait for the checkpoint being written, if any."
-        self.writer.wait()
+            self.writer.wait(report=True); self._status('done')
 
     # saving and stopping
-    def _no_time_for(self, secs): return self._pace.overruns(secs, self.writer.t_save)
     def _save(self, epoch_end=False, complete=False):
-        self.wait(); self.writer.report()
-        st = _ckpt_state(self.learn, self.fit_idx, self.total, self.fp, self.fps, epoch_end, complete)
-        self.writer.write(st, self.dir/ckpt_name(self.fit_idx, st['epoch'], st['iter']), _bests(self.learn),
-                          lambda f: self._status('running', checkpoint=f.name))
+        self.writer.wait(report=True)   # one write at a time: the snapshot waits for the one in flight
+        self.writer.write(_ckpt_state(self.learn, self.fit_idx, self.total, self.fp, self.fps, epoch_end, complete),
+                          _bests(self.learn), lambda f: self._status('running', checkpoint=f.name))
         self._pace.last = time.time()
     def _status(self, state, **kw):
         self.writer.status(state, dict(fit=self.fit_idx, epoch=getattr(self.learn, 'epoch', 0), n_epoch=self.total), **kw)
     def _stop(self, why, epoch, batch):
         "End `fit` cleanly; training continues at `epoch` (from 0) after `batch` batches of it."
-        self.wait(); self.writer.report()
+        self.writer.wait(report=True)
         where = f"fit {self.fit_idx}, epoch {epoch+1}/{self.total}, batch {batch}/{self.n_batches}"
         self.stopped = _stop_message(why, where, self.clock.remaining, self.path, self.saved)
         self._status('stopped', reason=why, where=where, epoch=epoch, message=self.stopped)
