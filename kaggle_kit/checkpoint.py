@@ -434,9 +434,9 @@ class TimedCheckpoint(Callback):
     def after_epoch(self):
         "Save at the epoch's end; with DataLoaders that cannot start mid-epoch, stop when the next epoch would overrun."
         if not self.trained: return
-        if self.at_epoch_end or self._pace.due(self.every, epoch_end=True): self._save(epoch_end=True)
+        if saved := self.at_epoch_end or self._pace.due(self.every, epoch_end=True): self._save(epoch_end=True)
         if stop := self._pace.epoch_stop(self.epoch, self.writer.t_save):
-            if not self.at_epoch_end: self._save(epoch_end=True)
+            if not saved: self._save(epoch_end=True)
             self._stop('for the session limit', *stop)
     def after_fit(self):
         "Write the final checkpoint and `status.json`, or raise `SessionLimitReached` after a stop; release the run folder."
