@@ -274,8 +274,8 @@ class _ResumedEpoch(Callback):
     def __init__(self, st:dict): self.st, self.offset = st, 0   # the checkpoint's state (`_resume_from`); batches done
     def before_train(self):
         "Once, in the epoch resumed: its schedule's position, the batches its DataLoader skips, then the random states."
-        if self.st is None: return
-        self.learn.train_iter, st, self.st = self.st['train_iter'], self.st, None
+        if (st := self.st) is None: return
+        self.st, self.learn.train_iter = None, st['train_iter']
         if st['iter']: self.learn.pct_train, self.learn.dls.train.skip = st['pct_train'], st['iter']
         set_rng_states(st['rng']); self.offset = st['iter']
     def before_batch(self):
@@ -326,7 +326,7 @@ class _Pace:
     def __init__(self,
         clock:SessionClock=None, # the session's clock; None before the first fit
         margin:float=None, # minutes kept free before the limit; None: no limit to keep to
-        n_iter:int=0, # training batches in an epoch
+        n_batches:int=0, # training batches in an epoch
         n_epoch:int=0, # the fit's epochs, all of them
         n_valid:int=0, # validation batches after each epoch
         exact:bool=True, # an epoch can start at any batch (the kit's DataLoaders): saves, stops after a batch, else an epoch
@@ -359,8 +359,8 @@ class _Pace:
         "Seconds the next training batch takes, and the validation after the epoch's `last` (untimed: as `n_valid` batches)."
         return self.batch + (self.valid or self.batch*self.n_valid) * last
     def next_epoch(self) -> float:
-        "Seconds a whole epoch takes: `n_iter` training batches and the validation."
-        return self.batch*self.n_iter + (self.valid or 0)
+        "Seconds a whole epoch takes: `n_batches` training batches and the validation."
+        return self.batch*self.n_batches + (self.valid or 0)
     def overruns(self, secs:float, t_save:float) -> bool:
         "Would `secs` more seconds of training, a save of `t_save` seconds and the margin overrun the session limit?"
         return self.margin is not None and self.clock.remaining < secs + t_save + self.margin*60
@@ -371,7 +371,7 @@ class _Pace:
         if self.overruns(0, 0): return (st['epoch'], st['iter']) if st else (0, 0)
     def batch_stop(self, epoch:int, it:int, t_save:float) -> tuple|None:
         "After batch `it` of `epoch`, if `exact`: the next batch (and the last one's validation), a save and the margin overrun."
-        if self.exact and self.overruns(self.next_batch(it+1 == self.n_iter), t_save): return epoch, it+1
+        if self.exact and self.overruns(self.next_batch(it+1 == self.n_batches), t_save): return epoch, it+1
     def epoch_stop(self, epoch:int, t_save:float) -> tuple|None:
         "After `epoch`, unless `exact`: the next epoch, a save of `t_save` seconds and the margin overrun."
         if not self.exact and epoch+1 < self.n_epoch and self.overruns(self.next_epoch(), t_save): return epoch+1, 0
