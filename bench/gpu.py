@@ -28,7 +28,9 @@ cost what a Kaggle photo's do; fold 0 validates. Model: timm `resnet26d`, `pretr
    (the kit's) against `.to('cpu')` into pageable memory; pinned blocks reused, never one still held. Goal: blocked <=
    0.1x a durable `torch.save`.
 4. knn/tta: `knn` of 30,000 queries against 50,000 x 512 (top 100) on the GPU against all the machine's CPU cores,
-   same neighbours up to ties; `tta_preds(n=8)` in one pass against eight `get_preds` passes. Goal: GPU knn >= 20x CPU.
+   same neighbours up to ties; `knn_classes` ('max' and 'mean') of 10,000 of those queries against the gallery as
+   15,000 individuals, the same way (the retrieval functions' `device=`, default CPU, is decided on it); `tta_preds(n=8)`
+   in one pass against eight `get_preds` passes. Goal: GPU knn >= 20x CPU.
 
 One `VERDICT` line per goal (bench/verdict.py). `--parts resume,speed` runs some; `--out DIR` keeps the work folder.
 """
@@ -39,11 +41,11 @@ HERE = Path(__file__).resolve().parent
 FULL = dict(arch='resnet26d', draw=64, src=256, n_ids=200, size=128, bs=32, epochs=2, rw=4,    # resume
             ssize=224, sbs=64, sepochs=3, srep=8, sw=8, lw=(0, 2, 4), lbatches=20,          # speed
             csize=128, cbatches=12,                                                          # ckpt
-            nq=30_000, ng=50_000, dim=512, k=100, tsize=224)                                 # knn, tta
+            nq=30_000, ng=50_000, dim=512, k=100, ncls=15_000, tsize=224)                               # knn, tta
 TINY = dict(arch='test_resnet', draw=32, src=32, n_ids=10, size=32, bs=8, epochs=2, rw=0,
             ssize=32, sbs=16, sepochs=2, srep=2, sw=0, lw=(0, 2), lbatches=4,
             csize=32, cbatches=4,
-            nq=600, ng=2_000, dim=64, k=10, tsize=32)
+            nq=600, ng=2_000, dim=64, k=10, ncls=200, tsize=32)
 PARTS = ('resume', 'speed', 'ckpt', 'knn')
 AMP = {'cuda': 'fp16', 'cpu': 'bf16'}   # the speed part's autocast: a CPU has no fast float16 kernels
 
@@ -378,9 +380,27 @@ def part_knn(c, data, work, device):
     log(f"knn: {c['nq']:,} queries x {c['ng']:,} x {c['dim']}, top {c['k']}: {device} {t_dev:.2f} s, {os.cpu_count()} CPU "
         f"threads {t_cpu:.2f} s: {t_cpu/t_dev:.1f}x; rows whose neighbour sets differ: {len(diff)} (all near-ties at the "
         f"k-th: {ties}); max |sim diff| {np.abs(s_cpu - s_dev).max():.1e}")
+    knn_classes_vs_cpu(c, G, Q, device)
     tta(c, data, device)
     r = t_cpu / t_dev
     verdict(f'knn on {device} >= 20x the CPU cores', r >= 20, f'{r:.1f}x ({t_dev:.2f} vs {t_cpu:.2f} s)', '>= 20x')
+
+def knn_classes_vs_cpu(c, G, Q, device):
+    "`knn_classes` (how='max' and 'mean') of a third of the queries against the gallery as `ncls` individuals, on `device` and the CPU cores."
+    import numpy as np, torch
+    from kaggle_kit.knn import knn_classes
+    t = np.random.default_rng(1).integers(0, c['ncls'], len(G)); q = Q[:len(Q)//3]
+    for how in ('max', 'mean'):
+        threads = torch.get_num_threads(); torch.set_num_threads(os.cpu_count())
+        (s_cpu, c_cpu), t_cpu = _timed(lambda: knn_classes(q, G, t, c['ncls'], how=how))
+        torch.set_num_threads(threads)
+        knn_classes(q[:64], G[:4096], t[:4096], c['ncls'], how=how, device=device)   # warm-up
+        (s_dev, c_dev), t_dev = _timed(lambda: knn_classes(q, G, t, c['ncls'], how=how, device=device))
+        diff = np.nonzero((c_cpu != c_dev).any(1))[0]
+        ties = all(np.abs(s_cpu[r] - s_dev[r]).max() <= 1e-4 for r in diff)   # a different order: near-equal similarities
+        log(f"knn_classes how={how!r}: {len(q):,} queries x {len(G):,} gallery rows of {c['ncls']:,} individuals, top 5: "
+            f"{device} {t_dev:.2f} s, {os.cpu_count()} CPU threads {t_cpu:.2f} s: {t_cpu/t_dev:.1f}x; rows ranked "
+            f"differently: {len(diff)} (all near-ties: {ties}); max |score diff| {np.abs(s_cpu - s_dev).max():.1e}")
 
 def _timed(f):
     sync_all(); t = time.perf_counter(); r = f(); sync_all(); return r, time.perf_counter() - t

@@ -16,6 +16,7 @@ Docs: https://kaggle-kit.github.io/kaggle-kit/checkpoint.html.md"""
 # %% ../nbs/16_checkpoint.ipynb #0ebf1484
 from __future__ import annotations
 import sys, time, warnings, threading, glob, shutil
+import torch
 from contextlib import ExitStack
 from pathlib import Path
 from fastcore.basics import store_attr
@@ -244,6 +245,17 @@ def _fit_fingerprint(learn, # the Learner, in `before_fit` (its scheduler has st
     return fp, scheduled | set(getattr(running_scheduler(learn), 'scheds', ()))
 
 # %% ../nbs/16_checkpoint.ipynb #904adf01
+def _mode_change(st:dict, # a checkpoint's state
+                 device, # where the fit resumed from it trains
+                ) -> str|None:
+    "Why a resume from `st` cannot be bit-identical on a GPU: written in the other deterministic mode than this session's"
+    was, now = st.get('reproducible'), torch.are_deterministic_algorithms_enabled()
+    if was is None or was == now or device is None or torch.device(device).type != 'cuda': return None   # a CPU: the same either way
+    return (f"This checkpoint was written with seed_everything(reproducible={was}), and this session has reproducible={now}: "
+            "training goes on from exactly the saved state, but with other GPU kernels than the run that wrote it, so the "
+            f"final weights will differ slightly from an uninterrupted run's. Call seed_everything(reproducible={was}) "
+            "before training for a bit-identical resume.")
+
 def _resume_from(learn, # the Learner, in `before_fit`
                  f:Path, # a checkpoint of the fit about to run, of the same configuration (`_config_diff`)
                  st:dict, # what `load_checkpoint(f)` returned
@@ -253,6 +265,7 @@ def _resume_from(learn, # the Learner, in `before_fit`
                 ) -> dict|None:
     "Load checkpoint `f` into `learn`, the fit shortened to the epochs left: returns `st` (None when finished)."
     load_learner_state(learn, st['learn'])
+    if msg := _mode_change(st, getattr(learn.dls, 'device', None)): warnings.warn(f"{f}: {msg}")
     _drop_lost_bests(folder, (st['fit'], st['epoch']))                  # written after it, by the run that was killed
     writer.resumed(f, bests := _bests(learn))                          # the best models it records...
     _adopt(bests, Path(f).parent, folder)                              # ...from an earlier copy of the run too
@@ -298,6 +311,7 @@ def _ckpt_state(learn, # the Learner, after a batch or an epoch of the fit
     e, k = (n_epoch, 0) if complete else (learn.epoch + 1, 0) if epoch_end else (learn.epoch, learn.iter + 1)
     return {'version': 3, 'fit': fit, 'epoch': e, 'iter': k, 'n_epoch': n_epoch, 'complete': complete,
             'pct_train': float(learn.pct_train), 'train_iter': int(learn.train_iter), 'fp': fp, 'fps': fps,
+            'reproducible': torch.are_deterministic_algorithms_enabled(),   # seed_everything's mode: a resume should match it
             'rng': plain_data(rng_states()), 'learn': learner_state(learn), 'wandb': _wandb_id(), 'time': time.time()}
 
 # %% ../nbs/16_checkpoint.ipynb #fa08f4d1

@@ -119,15 +119,16 @@ def knn(query, # (n_query, emb_dim) embeddings, numpy or torch (any float dtype,
 # %% ../nbs/18_knn.ipynb #a6f1f1e6
 def _as_list(x): return list(x) if isinstance(x, (list, tuple)) else [x]
 
-def _pairs(query, gallery):
-    "Checked (query, gallery) tensor pairs: one per model; same rows in every pair"
+def _pairs(query, gallery, device=None):
+    "Checked (query, gallery) tensor pairs: one per model, the galleries on `device` (default the first query's); same rows in every pair"
     qs, gs = _as_list(query), _as_list(gallery)
     if len(qs) != len(gs): raise ValueError(f'{len(qs)} query arrays but {len(gs)} gallery arrays: pass one (query, gallery) pair per model')
     if not qs: raise ValueError('no (query, gallery) pairs')
     one = len(qs) == 1
     name = lambda s, m: s if one else f'{s}[{m}]'
     qs = [_emb2d(q, name('query', m)) for m, q in enumerate(qs)]
-    gs = [_emb2d(g, name('gallery', m)).to(qs[m].device) for m, g in enumerate(gs)]
+    dev = qs[0].device if device is None else torch.device(device)
+    gs = [_emb2d(g, name('gallery', m)).to(dev) for m, g in enumerate(gs)]
     for m, (q, g) in enumerate(zip(qs, gs)):
         _check_dims(q, g, name('query', m), name('gallery', m))
         if len(q) != len(qs[0]): raise ValueError(f'`query[{m}]` has {len(q)} rows but `query[0]` has {len(qs[0])}: every model embeds the same queries')
@@ -180,23 +181,24 @@ def knn_classes(query, # (n_query, emb_dim) embeddings, or a list of them: one p
                 chunk:int=1024, # query and gallery rows per block: memory ~ chunk x (chunk + n_classes)
                 head_scores=None, # optional (n_query, n_classes) scores of the model's own head, blended in
                 head_weight:float=0.5, # weight of `head_scores`; the similarities get 1 - head_weight
+                device=None, # where to compute, e.g. 'cuda'; default the first query's device. Galleries are copied there once, the queries by block
                ): # (scores (n_query, k) float32, classes (n_query, k) int64) numpy, best first
     "Top `k` classes of each query row by cosine similarity to the classes' gallery images, averaged over models"
-    qs, gs, name = _pairs(query, gallery)
+    qs, gs, name = _pairs(query, gallery, device)
     check_int(n_classes, 'n_classes'); check_k(k); check_int(chunk, 'chunk')
     if how not in ('max', 'mean'): raise ValueError(f"`how` must be 'max' or 'mean', got {how!r}")
     t = _gallery_targs(gallery_targs, len(gs[0]), n_classes)
     present = np.bincount(t[t != IGNORE_IDX], minlength=n_classes) > 0
     if k > present.sum(): raise ValueError(f'k={k} but only {int(present.sum())} of the {n_classes} classes have gallery rows')
     h = _head(head_scores, len(qs[0]), n_classes, head_weight)
-    dev = qs[0].device
+    dev = gs[0].device
     t, absent = torch.as_tensor(np.where(t == IGNORE_IDX, n_classes, t), device=dev), torch.as_tensor(~present, device=dev)
     ginvs = [_inv_norms(g, name('gallery', m), chunk) for m, g in enumerate(gs)]
     qinvs = [_inv_norms(q, name('query', m), chunk) for m, q in enumerate(qs)]
     cents = [_centroids(g, gi, t, n_classes, chunk) for g, gi in zip(gs, ginvs)] if how == 'mean' else None
     scores, classes = np.empty((len(qs[0]), k), np.float32), np.empty((len(qs[0]), k), np.int64)
     for i in range(0, len(qs[0]), chunk):
-        qns = [q[i:i+chunk].float() * qi[i:i+chunk, None] for q, qi in zip(qs, qinvs)]
+        qns = [q[i:i+chunk].to(dev).float() * qi[i:i+chunk, None].to(dev) for q, qi in zip(qs, qinvs)]
         s = _class_sims(qns, gs, ginvs, t, n_classes, how, chunk, cents)
         if h is not None: s = (1-head_weight)*s + head_weight*h[i:i+chunk].to(s)
         v, j = topk_rows(s.masked_fill_(absent, -math.inf), k)

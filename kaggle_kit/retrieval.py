@@ -166,13 +166,14 @@ def knn_oof(run, # a `RunFolder` (or its path) of a metric-learning `run_cv`
             folds:list=None, # which finished folds; default all
             thrs=50, # threshold grid (see `knn_threshold`)
             chunk:int=1024, # rows per block in `knn_classes`
+            device=None, # where `knn_classes` computes, e.g. 'cuda'; default the CPU, where the saved embeddings are read
            ) -> dict: # ids, scores, classes, targs (absent individuals as `IGNORE_IDX`), fold; res (`ThresholdResult`); summary
     "Each fold's validation rows answered from its own gallery, concatenated, with one threshold chosen on all of them"
     run = _run(run); fs, k, how = _knn_folds(run, folds)
     n, parts = len(run.vocab), []
     for f in fs:
         o, g = run.fold_preds(f, 'oof'), run.gallery(f)
-        s, c = knn_classes(o['preds'], g['preds'], g['targs'], n, k, how, chunk)
+        s, c = knn_classes(o['preds'], g['preds'], g['targs'], n, k, how, chunk, device=device)
         parts.append((o['ids'], s, c, absent_as_new(o['targs'], g['targs'], n), np.full(len(s), f)))
     ids, s, c, t, fold = (np.concatenate(x) for x in zip(*parts))
     if not (t == IGNORE_IDX).any():
@@ -197,6 +198,7 @@ def knn_test(run, # a `RunFolder` (or its path) of a metric-learning `run_cv` wi
              folds:list=None, # which finished folds; default all
              k:int=None, # classes per row; default the `k` the folds were scored with
              chunk:int=1024, # rows per block in `knn_classes`
+             device=None, # where `knn_classes` computes, e.g. 'cuda'; default the CPU, where the saved embeddings are read
             ) -> dict: # ids, scores (n_test, k), classes (n_test, k), n_folds
     "Test rows against all known training images, per-individual similarities averaged over the folds' models"
     run = _run(run); fs, k0, how = _knn_folds(run, folds)
@@ -209,7 +211,7 @@ def knn_test(run, # a `RunFolder` (or its path) of a metric-learning `run_cv` wi
         elif not (np.array_equal(gids, ref[1]) and np.array_equal(t, ref[2])):
             raise ValueError(f"fold {f} of {run.path}: its training images (gallery and validation rows) differ from fold {fs[0]}'s")
         qs.append(te['preds']); gs.append(emb)
-    s, c = knn_classes(qs, gs, ref[2], len(run.vocab), k or k0, how, chunk)
+    s, c = knn_classes(qs, gs, ref[2], len(run.vocab), k or k0, how, chunk, device=device)
     return dict(ids=ref[0], scores=s, classes=c, n_folds=len(fs))
 
 # %% ../nbs/19_retrieval.ipynb #bf08157c
@@ -220,13 +222,14 @@ def knn_submission(run, # a `RunFolder` (or its path) of a metric-learning `run_
                    new_label:str=NEW_WHALE, # the label for "none of the known individuals"
                    fn_col:str='Image', # the sample submission's id column
                    label_col:str='Id', # the sample submission's label column
+                   device=None, # where `knn_oof` and `knn_test` compute, e.g. 'cuda'; default the CPU
                   ) -> pd.DataFrame:
     "The top `k` individuals of each test image by `knn_test`, `new_label` inserted at `thr`: check it with `save_submission`"
     run = _run(run)
     if bad := spaced_labels(list(run.vocab) + [new_label]):   # before any work: a row would split such a label into two
         raise ValueError(f"{len(bad)} label(s) of {run.path}'s vocab or new_label are empty or contain whitespace, which a "
                          f"space-separated row would split: {some_items(bad)}; rename them (e.g. spaces to '_') and map the names back after scoring")
-    if thr is None: thr = knn_oof(run, folds)['res'].thr
-    t = knn_test(run, folds, k)
+    if thr is None: thr = knn_oof(run, folds, device=device)['res'].thr
+    t = knn_test(run, folds, k, device=device)
     idx = knn_topk_new(t['scores'], t['classes'], thr, len(run.vocab), k)
     return pd.DataFrame({fn_col: t['ids'], label_col: [' '.join(r) for r in idxs_to_labels(idx, run.vocab, new_label)]})

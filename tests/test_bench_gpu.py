@@ -18,4 +18,5 @@ def test_bench_gpu_tiny_on_cpu(tmp_path):
               'knn on cpu >= 20x the CPU cores', 'tta_preds one pass faster than eight passes'):
         assert g in goals, (g, goals)
     assert all(m == 'met' for g, m in verdicts if g.startswith('resume')), verdicts   # exact resume holds on a CPU
+    assert len(re.findall(r"^knn_classes how='(?:max|mean)': .* rows ranked differently: 0 ", out, re.M)) == 2, out[-4000:]
     assert out.count('resumed: True') == 2 and 'Traceback' not in out, out[-4000:]
