@@ -2,10 +2,12 @@
 # The one command a GPU session runs (issue 26), in the repository root of the device machine, as an internet-off
 # Kaggle notebook would: the offline bundle (.gpu/wheels.tar.xz, built here by `python3 bench/gpu.py --prepare`)
 # installed with `pip install --no-index` into the image's own Python, torch checked untouched, `kaggle-kit demo` on
-# its smallest settings, then `bench/gpu.py --device cuda`. About 7 minutes on an H100. Logs in $OUT (5 files):
+# its smallest settings, the fold hashes (tests/test_fold_hashes.py: another CPU, the same folds?), then
+# `bench/gpu.py --device cuda`. About 7 minutes on an H100. Logs in $OUT (6 files):
 #   env.txt       the machine, the image's Python, glibc and packages before the install
 #   install.log   pip's install and `pip check`, torch before/after
 #   demo.log      kaggle-kit demo
+#   folds.log     tests/test_fold_hashes.py: each strategy's fold hash against CI's machine's
 #   gpu.log       bench/gpu.py --device cuda
 #   verdicts.txt  every VERDICT line, and what each step returned
 # KK_PARTS=resume,speed,ckpt,knn (default all) runs some parts of bench/gpu.py, e.g. on a rerun.
@@ -51,6 +53,9 @@ timeout 150 kaggle-kit demo --out /tmp/kk-demo --n-folds 1 --epochs 2 --no-tta -
 RC=$?; step "kaggle-kit demo (1 fold, 2 epochs): exit $RC in $(( $(date +%s) - D0 )) s"
 [ $RC = 0 ] && grep -q "test MAP@5" "$OUT/demo.log" && step "VERDICT kaggle-kit demo runs on the image from the offline bundle: met" \
              || step "VERDICT kaggle-kit demo runs on the image from the offline bundle: NOT met (demo.log)"
+
+timeout 60 $PY tests/test_fold_hashes.py > "$OUT/folds.log" 2>&1   # same ids and seed, same folds on this other CPU?
+step "fold hashes against CI's machine: exit $? (folds.log)"; grep "^VERDICT" "$OUT/folds.log" >> "$OUT/verdicts.txt"
 
 timeout 420 $PY bench/gpu.py --device cuda --parts "${KK_PARTS:-resume,speed,ckpt,knn}" --out /tmp/kk-gpu 2>&1 | tee "$OUT/gpu.log" | grep -E "^(VERDICT|PART|==)"
 step "bench/gpu.py exit ${PIPESTATUS[0]}"

@@ -166,7 +166,7 @@ def _linked(gi, ci):
     A = sparse.coo_array((np.ones(len(gi)), (gi, G + c)), shape=(G + c.max() + 1,)*2)
     return connected_components(A, directed=False)[1][gi]
 
-def _held_out(tags, g, n_folds:int, unseen:float, rare:str, seed:int):
+def _held_out(tags, g, n_folds:int, unseen:float, rare:str, seed:int, group:str=None):
     "Fold per row, -1 for the rows not held out: whole classes in seeded order (with their groups), balanced over folds"
     code = _codes(tags.to_numpy(), seed)                       # a row's class, numbered in seeded order
     cnt = np.bincount(code)
@@ -178,6 +178,11 @@ def _held_out(tags, g, n_folds:int, unseen:float, rare:str, seed:int):
     unit = code[held] if g is None else _linked(_unique_inv(g[held])[1], np.where(cls, code, -1 - np.arange(len(code)))[held])
     _, inv = _unique_inv(unit)
     sizes, load = np.bincount(inv), np.zeros(n_folds)
+    if g is not None and sizes.max() > len(code)/n_folds:   # groups shared by held-out classes chain them together
+        raise ValueError(f"unseen={unseen} with group={group!r}: a held-out class takes its groups with it, and groups shared by "
+                         f"several classes chain {sizes.max()} rows ({sizes.max()/len(code):.0%} of the table) into one set that "
+                         f"must go to one fold, more than a fold holds. Use a group that keeps to one class (an individual's "
+                         f"encounter, not a photo series of several), or pass unseen=0 (no class held out)")
     to = np.empty(len(sizes), int)
     for i in np.argsort(-sizes, kind='stable'): to[i] = load.argmin(); load[to[i]] += sizes[i]   # largest first, to the emptiest
     f = np.full(len(code), -1); f[held] = to[inv]
@@ -300,7 +305,7 @@ def add_folds(df:pd.DataFrame,  # training table, one row per item; or a `Compet
     tags = None if label_col is None else _tags(_no_nan(d, label_col, ids, 'label_col'), label_col, bins, strategy == 'multilabel')
     _int_bins(d, label_col, bins, strategy)
     g = None if group is None else _no_nan(d, group, ids, 'group')[group].to_numpy()
-    f = _held_out(tags, g, n_folds, unseen, rare, seed) if unseen else np.full(len(d), -1)
+    f = _held_out(tags, g, n_folds, unseen, rare, seed, group) if unseen else np.full(len(d), -1)
     rest = tags if tags is None or not unseen else tags[f[tags.index] < 0]   # the classes split as usual
     keep, msg = _keep(rest, g, len(d), n_folds, rare, label_col)
     keep &= f < 0
