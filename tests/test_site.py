@@ -109,6 +109,20 @@ Promise.all(imgs.map(i => i.complete ? null : new Promise(r => { i.addEventListe
 
 def _rel(url, server): return unquote(urldefrag(url)[0][len(server):]) or 'index.html'
 
+def _open(browser, url:str, html:Path, tries:int=3) -> dict:
+    "What `_PAGE_JS` reads of page `url` (file `html`), once the browser's document holds every id the file has"
+    # On a loaded machine Chromium has handed back a document still being built (no ids at all, or a long page's last
+    # entries missing): wait for it, and open it again if it stays short, so that only a page missing them fails
+    from selenium.webdriver.support.ui import WebDriverWait
+    want = set(re.findall(r'\bid="([^"]+)"', html.read_text()))
+    for i in range(tries):
+        browser.get(url)
+        WebDriverWait(browser, 30).until(lambda b: b.execute_script('return document.readyState') == 'complete')
+        info = browser.execute_async_script(_PAGE_JS)
+        if want <= set(info['ids']): break
+        print(f'{url}: the document lacked {len(want - set(info["ids"]))} of its ids (try {i+1} of {tries})', flush=True)
+    return info
+
 @pytest.fixture(scope='module')
 def visited(site, server, browser):
     "Every HTML page of the site opened in the browser: {page: what it holds, and its console errors}"
@@ -117,8 +131,7 @@ def visited(site, server, browser):
     res, t = {}, time.time()
     for f in sorted(site.rglob('*.html')):
         page = f.relative_to(site).as_posix()
-        browser.get(server + page)
-        info = browser.execute_async_script(_PAGE_JS)
+        info = _open(browser, server + page, f)
         info['errors'] = [e['message'] for e in browser.get_log('browser') if e['level'] == 'SEVERE']
         if page in shots: browser.save_screenshot(str(SHOTS/shots[page]))
         res[page] = info
@@ -232,8 +245,7 @@ def test_stored_outputs(tmp_path, browser):
     (src/'outputs.ipynb').write_text(json.dumps(nb))
     (src/'index.md').write_text('# Home\n\n```{toctree}\noutputs\n```\n')
     html = sphinx(src, tmp_path/'build')
-    browser.get((html/'outputs.html').as_uri())
-    info = browser.execute_async_script(_PAGE_JS)
+    info = _open(browser, (html/'outputs.html').as_uri(), html/'outputs.html')
     SHOTS.mkdir(exist_ok=True); browser.save_screenshot(str(SHOTS/'stored-outputs.png'))
     assert 'add_folds' in info['ids'] and info['entries'] == 1, info['ids']
     text = browser.find_element(By.TAG_NAME, 'article').text
