@@ -4,7 +4,8 @@ A run folder records its folds (`run.json`), and `check_run` refuses to continue
 who made folds on Colab and resumes on Kaggle, or who updates the kit between two sessions, must get the very same
 folds. This file pins `add_folds` for every strategy on two tables built from integer draws only (no libm: the same
 bits on any CPU), as short hashes of the fold column in id order, and also the table `nbs/02_folds.ipynb` uses (its
-sizes come from a lognormal draw: its data hash says whether a difference is in the data or in the folds).
+sizes come from a lognormal draw through libm, which may round otherwise on another CPU: when its data hash differs,
+its folds are reported, not compared; when the data is the same and the folds are not, `add_folds` is at fault).
 
 It runs in CI (pytest) and, without pytest, on another machine: `python tests/test_fold_hashes.py` prints each hash
 and one VERDICT line (bench/gpu_device.sh runs it on the GPU machine, a different CPU). When a change to the folds is
@@ -74,17 +75,29 @@ def hashes() -> dict:
             out[name] = _h(add_folds(df, fn_col=fn, seed=42, **kw).sort_values(fn)['fold'])
     return out
 
+LIBM = {'nb02'}   # tables drawn through libm (lognormal): their data may differ on another machine, the integer one's may not
+
+def differences(got:dict) -> tuple:
+    "(hashes that differ from REF, cases not compared because their libm-drawn table differs here)"
+    moved = {t for t in LIBM if got[f'data:{t}'] != REF[f'data:{t}']}
+    skip = [n for n, (t, _) in CASES.items() if t in moved]
+    return [k for k in got if REF.get(k) != got[k] and k not in skip and k.removeprefix('data:') not in moved], skip
+
 def test_fold_hashes():
     got = hashes()
-    bad = {k: (REF.get(k), v) for k, v in got.items() if REF.get(k) != v}
-    assert not bad, (f"add_folds gives other folds than kaggle-kit's reference for the same ids and seed (expected, got): {bad}. "
-                     "A run folder's folds must not change between machines or versions; if intended, update REF (see the docstring)")
+    bad, skip = differences(got)
+    assert not bad, (f"add_folds gives other folds than kaggle-kit's reference for the same ids and seed: "
+                     f"{ {k: (REF.get(k), got[k]) for k in bad} } (expected, got). A run folder's folds must not change between "
+                     "machines or versions; if intended, update REF (see the docstring)")
+    if skip: print(f'not compared, their table drawn through libm differs on this machine: {skip}')
 
 if __name__ == '__main__':
     got = hashes()
     if '--print' in sys.argv: print('REF = ' + repr(got).replace(', ', ',\n       ')); sys.exit(0)
-    bad = [k for k in got if REF.get(k) != got[k]]
+    bad, skip = differences(got)
     for k, v in got.items(): print(f"{k:24s} {v}  {'ok' if REF.get(k) == v else f'DIFFERS (reference {REF.get(k)})'}")
+    n = len(got) - len(skip)
     print(f"VERDICT add_folds gives the reference folds on this machine: {'met' if not bad else 'NOT met'} "
-          f"({len(got) - len(bad)} of {len(got)} hashes equal{'; differ: ' + ', '.join(bad) if bad else ''} vs all equal)")
+          f"({n - len(bad)} of {n} hashes equal{'; differ: ' + ', '.join(bad) if bad else ''}"
+          f"{'; not compared (libm data differs): ' + ', '.join(skip) if skip else ''} vs all equal)")
     sys.exit(1 if bad else 0)
