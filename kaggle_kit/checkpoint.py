@@ -425,7 +425,7 @@ class TimedCheckpoint(Callback):
         with ExitStack() as lock:   # the run folder's lock: held until `after_fit`, released at once if the start fails or stops
             lock.enter_context(folder_lock(self.dir)); lock.callback(self.wait)   # released once no write is in flight
             self.fit_idx, self.clock = self.fit_idx + 1, self.clock or SessionClock()
-            self.total, self.n_batches = self.n_epoch, len(self.dls.train)   # not `n_iter`: the Learner's own, which validation changes
+            self.total = self.n_epoch   # the fit's epochs, all of them (a resume shortens `n_epoch`)
             self.fp, self._scheduled = _fit_fingerprint(self.learn, self.config, self._scheduled)
             self.fps = [*self.fps[:self.fit_idx], self.fp]
             self.trained, self.writer.t_save = False, 0.
@@ -472,7 +472,7 @@ class TimedCheckpoint(Callback):
     def _stop(self, why, epoch, batch):
         "End `fit` cleanly; training continues at `epoch` (from 0) after `batch` batches of it."
         self.writer.wait(report=True)
-        where = f"fit {self.fit_idx}, epoch {epoch+1}/{self.total}, batch {batch}/{self.n_batches}"
+        where = f"fit {self.fit_idx}, epoch {epoch+1}/{self.total}, batch {batch}/{self._pace.n_batches}"
         self.stopped = _stop_message(why, where, self.clock.remaining, self.path, self.saved)
         self._status('stopped', reason=why, where=where, epoch=epoch, message=self.stopped)
         raise CancelFitException()
